@@ -37,3 +37,248 @@ class Step:
         self.then = then
         self.write = write
         self.errors_as_values = errors_as_values
+
+
+Decode = Callable[[bytes], Any]
+Encoded = bytes | int
+
+# Expiry travels as milliseconds: None keeps the key forever, zero or less means
+# "already expired" (the value is not stored), as Django defines timeouts.
+Expiry = int | None
+
+
+def _with_expiry(command: tuple[Any, ...], expiry_ms: Expiry) -> tuple[Any, ...]:
+    return command if expiry_ms is None else (*command, b"PX", expiry_ms)
+
+
+def _is_one(replies: list[Any]) -> bool:
+    return replies[0] == 1
+
+
+def _is_ok(replies: list[Any]) -> bool:
+    return replies[0] is not None
+
+
+# reads --------------------------------------------------------------------
+
+
+def get(key: bytes, default: Any, decode: Decode) -> Step:
+    def then(replies: list[Any]) -> Any:
+        data = replies[0]
+        return default if data is None else decode(data)
+
+    return Step(((b"GET", key),), then, write=False)
+
+
+def get_many(keys: dict[bytes, Any], decode: Decode) -> Step:
+    """``keys`` maps each Redis key to the caller's key; misses are left out."""
+    callers = list(keys.values())
+
+    def then(replies: list[Any]) -> dict[Any, Any]:
+        return {
+            caller: decode(data)
+            for caller, data in zip(callers, replies[0], strict=False)
+            if data is not None
+        }
+
+    return Step(((b"MGET", *keys),), then, write=False)
+
+
+def has_key(key: bytes) -> Step:
+    return Step(((b"EXISTS", key),), _is_one, write=False)
+
+
+# writes -------------------------------------------------------------------
+
+
+def add(key: bytes, value: Encoded, expiry_ms: Expiry) -> Step:
+    """Store only if absent; True when stored (or, for an expired timeout, when it would be)."""
+    if expiry_ms is not None and expiry_ms <= 0:
+        # Nothing is kept, but the answer must be what a real add would have said.
+        return Step(((b"EXISTS", key),), lambda replies: replies[0] == 0, write=False)
+    return Step((_with_expiry((b"SET", key, value, b"NX"), expiry_ms),), _is_ok, write=True)
+
+
+def set(key: bytes, value: Encoded, expiry_ms: Expiry, nx: bool = False, xx: bool = False) -> Step:
+    """Store (with NX/XX conditions); True when the value was stored."""
+    if nx and xx:
+        raise ValueError("set() takes nx=True or xx=True, not both")
+    if expiry_ms is not None and expiry_ms <= 0:
+        if nx:
+            return add(key, value, expiry_ms)
+        # An expired timeout removes the key, as Django's backends do.
+        return Step(((b"DEL", key),), lambda replies: False, write=True)
+    command: tuple[Any, ...] = (b"SET", key, value)
+    if nx:
+        command += (b"NX",)
+    elif xx:
+        command += (b"XX",)
+    return Step((_with_expiry(command, expiry_ms),), _is_ok, write=True)
+
+
+def set_many(items: list[tuple[bytes, Encoded]], expiry_ms: Expiry) -> Step:
+    """Store all pairs in one round trip; the result is the list of failed keys (always [])."""
+    if expiry_ms is None:
+        flat: list[Any] = [part for pair in items for part in pair]
+        return Step(((b"MSET", *flat),), lambda replies: [], write=True)
+    if expiry_ms <= 0:
+        return Step(((b"DEL", *(key for key, _ in items)),), lambda replies: [], write=True)
+    # SET ... PX per key rather than MSET then EXPIRE: no moment where a key
+    # exists without its expiry.
+    commands = [(b"SET", key, value, b"PX", expiry_ms) for key, value in items]
+    return Step(commands, lambda replies: [], write=True)
+
+
+def touch(key: bytes, expiry_ms: Expiry) -> Step:
+    """Give an existing key a new expiry; True when the key exists."""
+    if expiry_ms is None:
+        # PERSIST answers 0 for a key that had no expiry: ask EXISTS instead.
+        return Step(
+            ((b"PERSIST", key), (b"EXISTS", key)), lambda replies: replies[1] == 1, write=True
+        )
+    return Step(((b"PEXPIRE", key, expiry_ms),), _is_one, write=True)
+
+
+def delete(key: bytes) -> Step:
+    return Step(((b"DEL", key),), _is_one, write=True)
+
+
+def delete_many(keys: list[bytes]) -> Step:
+    return Step(((b"DEL", *keys),), lambda replies: None, write=True)
+
+
+def clear() -> Step:
+    # ASYNC: the keys vanish at once; the server frees the memory in the background.
+    return Step(((b"FLUSHDB", b"ASYNC"),), lambda replies: True, write=True)
+
+
+# Increment only a key that exists, atomically, in one round trip.
+_INCR_EXISTING = (
+    b"if redis.call('EXISTS', KEYS[1]) == 1 then "
+    b"return redis.call('INCRBY', KEYS[1], ARGV[1]) end return nil"
+)
+
+
+def incr(key: bytes, delta: int, key_name: str, check_key: bool = True) -> Step:
+    """Add ``delta`` to an integer value; a missing key raises ValueError unless unchecked."""
+    if not check_key:
+        return Step(((b"INCRBY", key, delta),), lambda replies: replies[0], write=True)
+
+    def then(replies: list[Any]) -> int:
+        if replies[0] is None:
+            raise ValueError(f"Key '{key_name}' not found.")
+        return int(replies[0])
+
+    return Step(((b"EVAL", _INCR_EXISTING, 1, key, delta),), then, write=True)
+
+
+def get_or_set(
+    key: bytes,
+    default: Any,
+    expiry_ms: Expiry,
+    encode: Callable[[Any], Encoded],
+    decode: Decode,
+) -> Step:
+    """GET; on a miss compute the default, then SET NX and read back in one more round trip."""
+
+    def on_first_read(replies: list[Any]) -> Any:
+        if replies[0] is not None:
+            return decode(replies[0])
+        value = default() if callable(default) else default
+        # Read back after the conditional write: if another caller stored a value
+        # in between, theirs wins, as with Django's get_or_set.
+        store = add(key, encode(value), expiry_ms)
+        commands = [*store.commands, (b"GET", key)]
+
+        def on_second_read(replies: list[Any]) -> Any:
+            data = replies[-1]
+            return value if data is None else decode(data)
+
+        return Step(commands, on_second_read, write=store.write)
+
+    return Step(((b"GET", key),), on_first_read, write=False)
+
+
+def rename_version(old_key: bytes, new_key: bytes, key_name: str, new_version: int) -> Step:
+    """Move a value to another version's key, keeping its expiry; ValueError when missing."""
+
+    def then(replies: list[Any]) -> int:
+        if isinstance(replies[0], Exception):
+            if "no such key" in str(replies[0]).lower():
+                raise ValueError(f"Key '{key_name}' not found.")
+            raise replies[0]
+        return new_version
+
+    return Step(((b"RENAME", old_key, new_key),), then, write=True, errors_as_values=True)
+
+
+# expiry extras ------------------------------------------------------------
+
+
+def ttl(key: bytes, milliseconds: bool = False) -> Step:
+    """Remaining life: None when the key never expires, 0 when it does not exist."""
+
+    def then(replies: list[Any]) -> int | None:
+        remaining = replies[0]
+        if remaining == -1:
+            return None
+        if remaining == -2:
+            return 0
+        return int(remaining)
+
+    return Step(((b"PTTL" if milliseconds else b"TTL", key),), then, write=False)
+
+
+def expire(key: bytes, amount: int, milliseconds: bool = False) -> Step:
+    return Step(((b"PEXPIRE" if milliseconds else b"EXPIRE", key, amount),), _is_one, write=True)
+
+
+def expire_at(key: bytes, when: int, milliseconds: bool = False) -> Step:
+    command = b"PEXPIREAT" if milliseconds else b"EXPIREAT"
+    return Step(((command, key, when),), _is_one, write=True)
+
+
+def persist(key: bytes) -> Step:
+    return Step(((b"PERSIST", key),), _is_one, write=True)
+
+
+# key space ----------------------------------------------------------------
+
+
+def keys(pattern: bytes, reverse: Callable[[bytes], str]) -> Step:
+    return Step(
+        ((b"KEYS", pattern),), lambda replies: [reverse(key) for key in replies[0]], write=False
+    )
+
+
+def scan_page(pattern: bytes, cursor: int, count: int) -> Step:
+    """One SCAN page: the result is (next cursor, keys); a cursor of 0 means done."""
+
+    def then(replies: list[Any]) -> tuple[int, list[bytes]]:
+        next_cursor, found = replies[0]
+        return int(next_cursor), found
+
+    return Step(((b"SCAN", cursor, b"MATCH", pattern, b"COUNT", count),), then, write=False)
+
+
+def delete_pattern(pattern: bytes, count: int) -> Step:
+    """SCAN the key space and UNLINK each page's matches; the result is how many went."""
+    deleted = 0
+
+    def on_page(replies: list[Any]) -> Any:
+        nonlocal deleted
+        if len(replies) == 2:  # the UNLINK of the previous page rode along
+            deleted += replies[0]
+        next_cursor, found = replies[-1]
+        commands: list[tuple[Any, ...]] = []
+        if found:
+            commands.append((b"UNLINK", *found))
+        if int(next_cursor):
+            commands.append((b"SCAN", int(next_cursor), b"MATCH", pattern, b"COUNT", count))
+            return Step(commands, on_page, write=True)
+        if commands:
+            return Step(commands, lambda replies: deleted + replies[0], write=True)
+        return deleted
+
+    # Written to the primary: the deletions must see what the primary holds.
+    return Step(((b"SCAN", 0, b"MATCH", pattern, b"COUNT", count),), on_page, write=True)

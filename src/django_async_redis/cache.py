@@ -1,0 +1,521 @@
+"""The Django cache backend: keys, timeouts and the error policy, nothing more.
+
+Each public method makes its keys with Django's own helpers, turns the timeout
+into milliseconds, builds the operation (``ops``) and hands it to the client's
+sync or async runner. The semantics of every operation live in ``ops``, once.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
+from redis import exceptions as redis_errors
+
+from . import ops
+from .codec import build_codec
+from .config import parse_config
+
+if TYPE_CHECKING:
+    import redis
+    import redis.asyncio.lock
+    import redis.lock
+
+    from .client import DefaultClient
+
+# Failures IGNORE_EXCEPTIONS may swallow: the server is unreachable or slow.
+# Reply errors (WRONGTYPE, a bad script, ...) are bugs and always surface.
+TRANSIENT_ERRORS = (redis_errors.ConnectionError, redis_errors.TimeoutError)
+
+_GLOB_SPECIALS = {ord(char): "[" + char + "]" for char in "*?[]"}
+
+
+def _glob_escape(text: str) -> str:
+    return text.translate(_GLOB_SPECIALS)
+
+
+def default_reverse_key(key: str) -> str:
+    """The caller's key from a key built by Django's default key function."""
+    return key.split(":", 2)[2]
+
+
+class RedisCache(BaseCache):
+    """Redis (or Valkey) cache with a native sync and a native async API."""
+
+    def __init__(self, server: Any, params: dict[str, Any]) -> None:
+        super().__init__(params)
+        self._config = parse_config(server, params)
+        self._codec = build_codec(dict(self._config.options))
+        self._encode = self._codec.encode
+        self._decode = self._codec.decode
+        try:
+            client_class = import_string(self._config.client_class)
+        except ImportError as exc:
+            raise ImproperlyConfigured(
+                f"CLIENT_CLASS {self._config.client_class!r} cannot be imported: {exc}"
+            ) from exc
+        self._client: DefaultClient = client_class(self._config)
+        self._ignore_exceptions = self._config.ignore_exceptions
+        self._log_ignored = self._config.log_ignored_exceptions
+        self._logger = logging.getLogger(self._config.logger_name)
+        reverse = self._config.reverse_key_function
+        self._reverse_key: Callable[[str], str] = (
+            import_string(reverse) if isinstance(reverse, str) else reverse or default_reverse_key
+        )
+
+    @property
+    def client(self) -> DefaultClient:
+        """The topology client: runs ``ops.Step`` objects via ``execute`` / ``aexecute``."""
+        return self._client
+
+    # keys and timeouts -----------------------------------------------------
+
+    def _key(self, key: Any, version: int | None) -> bytes:
+        return self.make_and_validate_key(key, version=version).encode()
+
+    def _expiry_ms(self, timeout: Any) -> int | None:
+        """Django's timeout as milliseconds: None forever, <= 0 not stored."""
+        if timeout is DEFAULT_TIMEOUT:
+            timeout = self.default_timeout
+        if timeout is None:
+            return None
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+            raise TypeError(f"timeout must be a number of seconds or None, not {timeout!r}")
+        if timeout <= 0:
+            return 0
+        # Sub-millisecond positive timeouts round up: the caller asked to store.
+        return max(1, math.ceil(timeout * 1000))
+
+    # error policy ----------------------------------------------------------
+
+    def _ignored(self, error: Exception) -> None:
+        if self._log_ignored:
+            self._logger.exception("Ignored cache error: %s", error)
+
+    def _run(self, step: ops.Step, fallback: Any = None) -> Any:
+        try:
+            return self._client.execute(step)
+        except TRANSIENT_ERRORS as error:
+            if not self._ignore_exceptions:
+                raise
+            self._ignored(error)
+            return fallback
+
+    async def _arun(self, step: ops.Step, fallback: Any = None) -> Any:
+        try:
+            return await self._client.aexecute(step)
+        except TRANSIENT_ERRORS as error:
+            if not self._ignore_exceptions:
+                raise
+            self._ignored(error)
+            return fallback
+
+    # operation builders shared by both APIs ---------------------------------
+
+    def _get(self, key: Any, default: Any, version: int | None) -> ops.Step:
+        return ops.get(self._key(key, version), default, self._decode)
+
+    def _add(self, key: Any, value: Any, timeout: Any, version: int | None) -> ops.Step:
+        return ops.add(self._key(key, version), self._encode(value), self._expiry_ms(timeout))
+
+    def _set(
+        self, key: Any, value: Any, timeout: Any, version: int | None, nx: bool, xx: bool
+    ) -> ops.Step:
+        return ops.set(
+            self._key(key, version), self._encode(value), self._expiry_ms(timeout), nx=nx, xx=xx
+        )
+
+    def _get_many(self, keys: Iterable[Any], version: int | None) -> ops.Step | None:
+        by_redis_key = {self._key(key, version): key for key in keys}
+        return ops.get_many(by_redis_key, self._decode) if by_redis_key else None
+
+    def _set_many(
+        self, data: Mapping[Any, Any], timeout: Any, version: int | None
+    ) -> ops.Step | None:
+        items = [(self._key(key, version), self._encode(value)) for key, value in data.items()]
+        return ops.set_many(items, self._expiry_ms(timeout)) if items else None
+
+    def _delete_many(self, keys: Iterable[Any], version: int | None) -> ops.Step | None:
+        redis_keys = [self._key(key, version) for key in keys]
+        return ops.delete_many(redis_keys) if redis_keys else None
+
+    def _incr(self, key: Any, delta: int, version: int | None, ignore_key_check: bool) -> ops.Step:
+        if isinstance(delta, bool) or not isinstance(delta, int):
+            raise TypeError(f"delta must be an int, not {delta!r}")
+        return ops.incr(self._key(key, version), delta, str(key), check_key=not ignore_key_check)
+
+    def _get_or_set(self, key: Any, default: Any, timeout: Any, version: int | None) -> ops.Step:
+        return ops.get_or_set(
+            self._key(key, version), default, self._expiry_ms(timeout), self._encode, self._decode
+        )
+
+    def _change_version(self, key: Any, delta: int, version: int | None) -> ops.Step:
+        if version is None:
+            version = self.version
+        old_key = self._key(key, version)
+        new_key = self._key(key, version + delta)
+        return ops.rename_version(old_key, new_key, str(key), version + delta)
+
+    # Django's cache API: sync -------------------------------------------------
+
+    def add(
+        self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None
+    ) -> bool:
+        return bool(self._run(self._add(key, value, timeout, version), False))
+
+    def get(self, key: Any, default: Any = None, version: int | None = None) -> Any:
+        return self._run(self._get(key, default, version), default)
+
+    def set(
+        self,
+        key: Any,
+        value: Any,
+        timeout: Any = DEFAULT_TIMEOUT,
+        version: int | None = None,
+        nx: bool = False,
+        xx: bool = False,
+    ) -> bool:
+        """Store ``value``; with ``nx``/``xx`` only if the key is absent/present. True if stored."""
+        return bool(self._run(self._set(key, value, timeout, version, nx, xx), False))
+
+    def touch(self, key: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None) -> bool:
+        return bool(self._run(ops.touch(self._key(key, version), self._expiry_ms(timeout)), False))
+
+    def delete(self, key: Any, version: int | None = None) -> bool:
+        return bool(self._run(ops.delete(self._key(key, version)), False))
+
+    def get_many(self, keys: Iterable[Any], version: int | None = None) -> dict[Any, Any]:
+        step = self._get_many(keys, version)
+        return self._run(step, {}) if step else {}
+
+    def get_or_set(
+        self,
+        key: Any,
+        default: Any,
+        timeout: Any = DEFAULT_TIMEOUT,
+        version: int | None = None,
+    ) -> Any:
+        try:
+            return self._client.execute(self._get_or_set(key, default, timeout, version))
+        except TRANSIENT_ERRORS as error:
+            if not self._ignore_exceptions:
+                raise
+            self._ignored(error)
+            return default() if callable(default) else default
+
+    def has_key(self, key: Any, version: int | None = None) -> bool:
+        return bool(self._run(ops.has_key(self._key(key, version)), False))
+
+    def incr(
+        self, key: Any, delta: int = 1, version: int | None = None, ignore_key_check: bool = False
+    ) -> int:
+        """Add ``delta``; ValueError for a missing key unless ``ignore_key_check``."""
+        return self._run(self._incr(key, delta, version, ignore_key_check))
+
+    def decr(self, key: Any, delta: int = 1, version: int | None = None) -> int:
+        return self.incr(key, -delta, version)
+
+    def set_many(
+        self, data: Mapping[Any, Any], timeout: Any = DEFAULT_TIMEOUT, version: int | None = None
+    ) -> list[Any]:
+        """Store every pair in one round trip; returns the keys that failed."""
+        step = self._set_many(data, timeout, version)
+        return self._run(step, list(data)) if step else []
+
+    def delete_many(self, keys: Iterable[Any], version: int | None = None) -> None:
+        step = self._delete_many(keys, version)
+        if step:
+            self._run(step)
+
+    def clear(self) -> bool:
+        """Empty the whole Redis database (FLUSHDB), not only this cache's keys."""
+        return bool(self._run(ops.clear(), False))
+
+    def incr_version(self, key: Any, delta: int = 1, version: int | None = None) -> int:
+        return self._run(self._change_version(key, delta, version))
+
+    def decr_version(self, key: Any, delta: int = 1, version: int | None = None) -> int:
+        return self.incr_version(key, -delta, version)
+
+    def close(self, **kwargs: Any) -> None:
+        """Called by Django after every request: free only with CLOSE_CONNECTION."""
+        if self._config.close_connection:
+            self._client.close()
+
+    # Django's cache API: async ------------------------------------------------
+
+    async def aadd(
+        self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None
+    ) -> bool:
+        return bool(await self._arun(self._add(key, value, timeout, version), False))
+
+    async def aget(self, key: Any, default: Any = None, version: int | None = None) -> Any:
+        return await self._arun(self._get(key, default, version), default)
+
+    async def aset(
+        self,
+        key: Any,
+        value: Any,
+        timeout: Any = DEFAULT_TIMEOUT,
+        version: int | None = None,
+        nx: bool = False,
+        xx: bool = False,
+    ) -> bool:
+        """Store ``value``; with ``nx``/``xx`` only if the key is absent/present. True if stored."""
+        return bool(await self._arun(self._set(key, value, timeout, version, nx, xx), False))
+
+    async def atouch(
+        self, key: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None
+    ) -> bool:
+        step = ops.touch(self._key(key, version), self._expiry_ms(timeout))
+        return bool(await self._arun(step, False))
+
+    async def adelete(self, key: Any, version: int | None = None) -> bool:
+        return bool(await self._arun(ops.delete(self._key(key, version)), False))
+
+    async def aget_many(self, keys: Iterable[Any], version: int | None = None) -> dict[Any, Any]:
+        step = self._get_many(keys, version)
+        return await self._arun(step, {}) if step else {}
+
+    async def aget_or_set(
+        self,
+        key: Any,
+        default: Any,
+        timeout: Any = DEFAULT_TIMEOUT,
+        version: int | None = None,
+    ) -> Any:
+        try:
+            return await self._client.aexecute(self._get_or_set(key, default, timeout, version))
+        except TRANSIENT_ERRORS as error:
+            if not self._ignore_exceptions:
+                raise
+            self._ignored(error)
+            return default() if callable(default) else default
+
+    async def ahas_key(self, key: Any, version: int | None = None) -> bool:
+        return bool(await self._arun(ops.has_key(self._key(key, version)), False))
+
+    async def aincr(
+        self, key: Any, delta: int = 1, version: int | None = None, ignore_key_check: bool = False
+    ) -> int:
+        """Add ``delta``; ValueError for a missing key unless ``ignore_key_check``."""
+        return await self._arun(self._incr(key, delta, version, ignore_key_check))
+
+    async def adecr(self, key: Any, delta: int = 1, version: int | None = None) -> int:
+        return await self.aincr(key, -delta, version)
+
+    async def aset_many(
+        self, data: Mapping[Any, Any], timeout: Any = DEFAULT_TIMEOUT, version: int | None = None
+    ) -> list[Any]:
+        """Store every pair in one round trip; returns the keys that failed."""
+        step = self._set_many(data, timeout, version)
+        return await self._arun(step, list(data)) if step else []
+
+    async def adelete_many(self, keys: Iterable[Any], version: int | None = None) -> None:
+        step = self._delete_many(keys, version)
+        if step:
+            await self._arun(step)
+
+    async def aclear(self) -> bool:
+        """Empty the whole Redis database (FLUSHDB), not only this cache's keys."""
+        return bool(await self._arun(ops.clear(), False))
+
+    async def aincr_version(self, key: Any, delta: int = 1, version: int | None = None) -> int:
+        return await self._arun(self._change_version(key, delta, version))
+
+    async def adecr_version(self, key: Any, delta: int = 1, version: int | None = None) -> int:
+        return await self.aincr_version(key, -delta, version)
+
+    async def aclose(self, **kwargs: Any) -> None:
+        if self._config.close_connection:
+            await self._client.aclose()
+
+    # Redis extras: expiry ---------------------------------------------------
+
+    def ttl(self, key: Any, version: int | None = None) -> int | None:
+        """Seconds left; None if the key never expires, 0 if it does not exist."""
+        return self._run(ops.ttl(self._key(key, version)))
+
+    async def attl(self, key: Any, version: int | None = None) -> int | None:
+        return await self._arun(ops.ttl(self._key(key, version)))
+
+    def pttl(self, key: Any, version: int | None = None) -> int | None:
+        """Milliseconds left; None if the key never expires, 0 if it does not exist."""
+        return self._run(ops.ttl(self._key(key, version), milliseconds=True))
+
+    async def apttl(self, key: Any, version: int | None = None) -> int | None:
+        step = ops.ttl(self._key(key, version), milliseconds=True)
+        return await self._arun(step)
+
+    def _expire(self, key: Any, amount: Any, version: int | None, ms: bool) -> ops.Step:
+        if isinstance(amount, timedelta):
+            amount = amount.total_seconds() * (1000 if ms else 1)
+        if isinstance(amount, bool) or not isinstance(amount, (int, float)):
+            raise TypeError(f"expiry must be a number or a timedelta, not {amount!r}")
+        return ops.expire(self._key(key, version), int(amount), milliseconds=ms)
+
+    def expire(self, key: Any, timeout: int | timedelta, version: int | None = None) -> bool:
+        """Set the key to expire in ``timeout`` seconds; False if it does not exist."""
+        return bool(self._run(self._expire(key, timeout, version, False), False))
+
+    async def aexpire(self, key: Any, timeout: int | timedelta, version: int | None = None) -> bool:
+        return bool(await self._arun(self._expire(key, timeout, version, False), False))
+
+    def pexpire(self, key: Any, timeout: int | timedelta, version: int | None = None) -> bool:
+        """Set the key to expire in ``timeout`` milliseconds; False if it does not exist."""
+        return bool(self._run(self._expire(key, timeout, version, True), False))
+
+    async def apexpire(
+        self, key: Any, timeout: int | timedelta, version: int | None = None
+    ) -> bool:
+        return bool(await self._arun(self._expire(key, timeout, version, True), False))
+
+    def _expire_at(self, key: Any, when: Any, version: int | None, ms: bool) -> ops.Step:
+        if isinstance(when, datetime):
+            when = when.timestamp() * (1000 if ms else 1)
+        if isinstance(when, bool) or not isinstance(when, (int, float)):
+            raise TypeError(f"when must be a datetime or a Unix timestamp, not {when!r}")
+        return ops.expire_at(self._key(key, version), int(when), milliseconds=ms)
+
+    def expire_at(self, key: Any, when: datetime | int, version: int | None = None) -> bool:
+        """Expire the key at ``when`` (a datetime or Unix seconds)."""
+        return bool(self._run(self._expire_at(key, when, version, False), False))
+
+    async def aexpire_at(self, key: Any, when: datetime | int, version: int | None = None) -> bool:
+        return bool(await self._arun(self._expire_at(key, when, version, False), False))
+
+    def pexpire_at(self, key: Any, when: datetime | int, version: int | None = None) -> bool:
+        """Expire the key at ``when`` (a datetime or Unix milliseconds)."""
+        return bool(self._run(self._expire_at(key, when, version, True), False))
+
+    async def apexpire_at(self, key: Any, when: datetime | int, version: int | None = None) -> bool:
+        return bool(await self._arun(self._expire_at(key, when, version, True), False))
+
+    def persist(self, key: Any, version: int | None = None) -> bool:
+        """Remove the key's expiry; False if it does not exist or had none."""
+        return bool(self._run(ops.persist(self._key(key, version)), False))
+
+    async def apersist(self, key: Any, version: int | None = None) -> bool:
+        return bool(await self._arun(ops.persist(self._key(key, version)), False))
+
+    # Redis extras: locks ------------------------------------------------------
+
+    def lock(
+        self,
+        key: Any,
+        version: int | None = None,
+        timeout: float | None = None,
+        sleep: float = 0.1,
+        blocking: bool = True,
+        blocking_timeout: float | None = None,
+        thread_local: bool = True,
+    ) -> redis.lock.Lock:
+        """A redis-py ``Lock`` on this cache's key (its own connection pool)."""
+        return self._client.raw_client(write=True).lock(
+            self.make_and_validate_key(key, version=version),
+            timeout=timeout,
+            sleep=sleep,
+            blocking=blocking,
+            blocking_timeout=blocking_timeout,
+            thread_local=thread_local,
+        )
+
+    def alock(
+        self,
+        key: Any,
+        version: int | None = None,
+        timeout: float | None = None,
+        sleep: float = 0.1,
+        blocking: bool = True,
+        blocking_timeout: float | None = None,
+        thread_local: bool = True,
+    ) -> redis.asyncio.lock.Lock:
+        """A lock for ``async with``, bound to the running loop's raw client."""
+        return self._client.async_raw_client(write=True).lock(
+            self.make_and_validate_key(key, version=version),
+            timeout=timeout,
+            sleep=sleep,
+            blocking=blocking,
+            blocking_timeout=blocking_timeout,
+            thread_local=thread_local,
+        )
+
+    # Redis extras: key space ---------------------------------------------------
+
+    def _pattern(self, pattern: str, version: int | None) -> bytes:
+        """The Redis glob for ``pattern``: glob characters of the prefix are escaped."""
+        prefix = _glob_escape(self.key_prefix)
+        version_text = _glob_escape(str(self.version if version is None else version))
+        return str(self.key_func(pattern, prefix, version_text)).encode()
+
+    def _reverse(self, key: bytes) -> str:
+        return self._reverse_key(key.decode())
+
+    def keys(self, pattern: str, version: int | None = None) -> list[str]:
+        """Keys matching the glob ``pattern`` (KEYS: prefer iter_keys on big databases)."""
+        return self._run(ops.keys(self._pattern(pattern, version), self._reverse), [])
+
+    async def akeys(self, pattern: str, version: int | None = None) -> list[str]:
+        step = ops.keys(self._pattern(pattern, version), self._reverse)
+        return await self._arun(step, [])
+
+    def iter_keys(
+        self, pattern: str, version: int | None = None, itersize: int | None = None
+    ) -> Iterator[str]:
+        """Matching keys, fetched page by page with SCAN."""
+        glob = self._pattern(pattern, version)
+        count = itersize or self._config.scan_itersize
+        cursor = 0
+        try:
+            while True:
+                cursor, found = self._client.execute(ops.scan_page(glob, cursor, count))
+                for key in found:
+                    yield self._reverse(key)
+                if not cursor:
+                    return
+        except TRANSIENT_ERRORS as error:
+            if not self._ignore_exceptions:
+                raise
+            self._ignored(error)
+
+    async def aiter_keys(
+        self, pattern: str, version: int | None = None, itersize: int | None = None
+    ) -> AsyncIterator[str]:
+        """Matching keys, fetched page by page with SCAN."""
+        glob = self._pattern(pattern, version)
+        count = itersize or self._config.scan_itersize
+        cursor = 0
+        try:
+            while True:
+                cursor, found = await self._client.aexecute(ops.scan_page(glob, cursor, count))
+                for key in found:
+                    yield self._reverse(key)
+                if not cursor:
+                    return
+        except TRANSIENT_ERRORS as error:
+            if not self._ignore_exceptions:
+                raise
+            self._ignored(error)
+
+    def delete_pattern(
+        self, pattern: str, version: int | None = None, itersize: int | None = None
+    ) -> int:
+        """Delete the keys matching ``pattern`` (SCAN + UNLINK); returns how many."""
+        step = ops.delete_pattern(
+            self._pattern(pattern, version), itersize or self._config.scan_itersize
+        )
+        return self._run(step, 0)
+
+    async def adelete_pattern(
+        self, pattern: str, version: int | None = None, itersize: int | None = None
+    ) -> int:
+        step = ops.delete_pattern(
+            self._pattern(pattern, version), itersize or self._config.scan_itersize
+        )
+        return await self._arun(step, 0)

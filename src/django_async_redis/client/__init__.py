@@ -1,0 +1,5 @@
+"""Topology clients: which node each operation goes to."""
+
+from .default import DefaultClient
+
+__all__ = ["DefaultClient"]

@@ -1,0 +1,386 @@
+"""Settings: LOCATION and OPTIONS, validated once when the cache is built.
+
+Every mistake is reported here, at startup, with the name of what was wrong:
+an unknown OPTIONS key (with the closest valid one), a malformed URL, a value
+of the wrong type.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+DEFAULT_SOCKET_TIMEOUT = 5.0
+DEFAULT_CONNECT_TIMEOUT = 5.0
+DEFAULT_MAX_CONNECTIONS = 128
+DEFAULT_ASYNC_CONNECTIONS = 1
+DEFAULT_SCAN_ITERSIZE = 10
+
+# OPTIONS keys we honour, django-redis's names first.
+KNOWN_OPTIONS = frozenset(
+    {
+        "CLIENT_CLASS",
+        "SERIALIZER",
+        "COMPRESSOR",
+        "PICKLE_VERSION",
+        "IGNORE_EXCEPTIONS",
+        "LOG_IGNORED_EXCEPTIONS",
+        "SOCKET_TIMEOUT",
+        "SOCKET_CONNECT_TIMEOUT",
+        "PASSWORD",
+        "USERNAME",
+        "CONNECTION_POOL_KWARGS",
+        "CLOSE_CONNECTION",
+        "REVERSE_KEY_FUNCTION",
+        "COMPRESS_MIN_LENGTH",
+        "COMPRESS_LEVEL",
+        "ASYNC_CONNECTIONS",
+        # Django's generic culling options: Redis evicts by its own
+        # maxmemory-policy, so these have no effect (as with Django's backend).
+        "MAX_ENTRIES",
+        "CULL_FREQUENCY",
+    }
+)
+
+# django-redis options that name a redis-py class or a topology we do not
+# take this way; refusing them beats silently ignoring them.
+UNSUPPORTED_OPTIONS = {
+    "CONNECTION_POOL_CLASS": "connections are managed by django-async-redis's own transport",
+    "PARSER_CLASS": "replies are always parsed with hiredis",
+    "REDIS_CLIENT_CLASS": "raw clients come from get_redis_connection()",
+    "REDIS_CLIENT_KWARGS": "raw clients come from get_redis_connection()",
+    "CONNECTION_FACTORY": "connections are managed by django-async-redis's own transport",
+    "DB": "put the database in LOCATION, e.g. redis://host:6379/2",
+    "SENTINELS": "Sentinel support is not available yet",
+    "SENTINEL_KWARGS": "Sentinel support is not available yet",
+}
+
+POOL_KWARGS = frozenset(
+    {
+        "max_connections",
+        "socket_timeout",
+        "socket_connect_timeout",
+        "socket_keepalive",
+        "client_name",
+        "ssl_cert_reqs",
+        "ssl_ca_certs",
+        "ssl_certfile",
+        "ssl_keyfile",
+        "ssl_keyfile_password",
+        "ssl_check_hostname",
+    }
+)
+
+URL_QUERY_KEYS = frozenset(
+    {
+        "db",
+        "socket_timeout",
+        "socket_connect_timeout",
+        "client_name",
+        "ssl_cert_reqs",
+        "ssl_ca_certs",
+        "ssl_check_hostname",
+    }
+)
+
+SCHEMES = ("redis", "rediss", "unix", "valkey", "valkeys")
+
+
+def _unknown(kind: str, key: str, known: frozenset[str]) -> ImproperlyConfigured:
+    close = difflib.get_close_matches(key, sorted(known), n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return ImproperlyConfigured(f"Unknown {kind} {key!r}.{hint}")
+
+
+def _timeout(name: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ImproperlyConfigured(f"{name} must be a number of seconds or None, not {value!r}")
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number of seconds, not {value!r}") from None
+    if seconds <= 0:
+        raise ImproperlyConfigured(f"{name} must be positive, not {value!r}")
+    return seconds
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ImproperlyConfigured(f"{name} must be a positive integer, not {value!r}")
+    return value
+
+
+def _flag(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ImproperlyConfigured(f"{name} must be True or False, not {value!r}")
+    return value
+
+
+def _global_setting(suffix: str, default: Any) -> Any:
+    """A project-wide setting under django-redis's name or the seed's spelling."""
+    for prefix in ("DJANGO_REDIS_", "DJANGO_ASYNC_REDIS_"):
+        name = prefix + suffix
+        if hasattr(settings, name):
+            return getattr(settings, name)
+    return default
+
+
+@dataclass(frozen=True)
+class TLSOptions:
+    cert_reqs: str = "required"
+    ca_certs: str | None = None
+    certfile: str | None = None
+    keyfile: str | None = None
+    keyfile_password: str | None = None
+    check_hostname: bool = True
+
+    def context(self) -> ssl.SSLContext:
+        """An SSL context built from these options (made per connection set, not per call)."""
+        context = ssl.create_default_context(cafile=self.ca_certs)
+        reqs = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": ssl.CERT_REQUIRED}
+        context.check_hostname = self.check_hostname and self.cert_reqs != "none"
+        context.verify_mode = reqs[self.cert_reqs]
+        if self.certfile:
+            context.load_cert_chain(self.certfile, self.keyfile, self.keyfile_password)
+        return context
+
+
+@dataclass(frozen=True)
+class Node:
+    """One server and how to talk to it; equal nodes share connections."""
+
+    host: str = "127.0.0.1"
+    port: int = 6379
+    unix_path: str | None = None
+    db: int = 0
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    tls: TLSOptions | None = None
+    socket_timeout: float | None = DEFAULT_SOCKET_TIMEOUT
+    connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT
+    keepalive: bool = True
+    client_name: str | None = None
+
+    @property
+    def address(self) -> str:
+        return self.unix_path or f"{self.host}:{self.port}"
+
+    def handshake(self) -> list[tuple[Any, ...]]:
+        """Commands that prepare a new connection: AUTH, SELECT, CLIENT SETNAME."""
+        commands: list[tuple[Any, ...]] = []
+        if self.password is not None:
+            if self.username:
+                commands.append((b"AUTH", self.username, self.password))
+            else:
+                commands.append((b"AUTH", self.password))
+        if self.db:
+            commands.append((b"SELECT", self.db))
+        if self.client_name:
+            commands.append((b"CLIENT", b"SETNAME", self.client_name))
+        return commands
+
+
+def _tls_options(values: Mapping[str, Any], where: str) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    if "ssl_cert_reqs" in values:
+        reqs = values["ssl_cert_reqs"]
+        if reqs is None:
+            reqs = "none"
+        elif isinstance(reqs, int) and not isinstance(reqs, bool):
+            reqs = {int(ssl.CERT_NONE): "none", int(ssl.CERT_OPTIONAL): "optional"}.get(
+                reqs, "required"
+            )
+        if reqs not in ("none", "optional", "required"):
+            raise ImproperlyConfigured(
+                f"ssl_cert_reqs in {where} must be 'none', 'optional' or 'required', not {reqs!r}"
+            )
+        options["cert_reqs"] = reqs
+    for key in ("ca_certs", "certfile", "keyfile", "keyfile_password"):
+        if values.get("ssl_" + key) is not None:
+            options[key] = str(values["ssl_" + key])
+    if "ssl_check_hostname" in values:
+        check = values["ssl_check_hostname"]
+        if isinstance(check, str):
+            check = check.lower() in ("1", "true", "yes")
+        options["check_hostname"] = bool(check)
+    return options
+
+
+def parse_url(url: str, defaults: Mapping[str, Any]) -> Node:
+    """A Node from one LOCATION URL; ``defaults`` carries OPTIONS-level values."""
+    if not isinstance(url, str) or not url.strip():
+        raise ImproperlyConfigured(f"LOCATION entry {url!r} is not a Redis URL")
+    url = url.strip()
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in SCHEMES:
+        raise ImproperlyConfigured(
+            f"LOCATION {url!r} must start with redis://, rediss:// or unix:// "
+            f"(got scheme {parts.scheme!r})"
+        )
+    query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+    for key in query:
+        if key not in URL_QUERY_KEYS:
+            raise _unknown(f"query parameter in LOCATION {url!r}:", key, URL_QUERY_KEYS)
+
+    values = dict(defaults)
+    values.update({key: value for key, value in query.items() if key != "db"})
+    username = unquote(parts.username) if parts.username else defaults.get("username")
+    password = unquote(parts.password) if parts.password is not None else defaults.get("password")
+
+    db_text = query.get("db")
+    path = parts.path
+    if scheme == "unix":
+        if not path:
+            raise ImproperlyConfigured(f"LOCATION {url!r} names no socket path")
+    elif path and path != "/" and db_text is None:
+        db_text = path.lstrip("/")
+    db = 0
+    if db_text not in (None, ""):
+        try:
+            db = int(str(db_text))
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"LOCATION {url!r}: the database must be a number, not {db_text!r}"
+            ) from None
+        if db < 0:
+            raise ImproperlyConfigured(f"LOCATION {url!r}: the database must not be negative")
+
+    node_kwargs: dict[str, Any] = {
+        "db": db,
+        "username": username or None,
+        "password": password,
+        "socket_timeout": _timeout("SOCKET_TIMEOUT", values.get("socket_timeout")),
+        "connect_timeout": _timeout("SOCKET_CONNECT_TIMEOUT", values.get("socket_connect_timeout")),
+        "keepalive": bool(values.get("socket_keepalive", True)),
+        "client_name": values.get("client_name"),
+    }
+    if scheme == "unix":
+        node_kwargs["unix_path"] = path
+    else:
+        try:
+            port = parts.port
+        except ValueError:
+            raise ImproperlyConfigured(f"LOCATION {url!r} has an invalid port") from None
+        if not parts.hostname:
+            raise ImproperlyConfigured(f"LOCATION {url!r} names no host")
+        node_kwargs["host"] = parts.hostname
+        node_kwargs["port"] = port or 6379
+        if scheme in ("rediss", "valkeys"):
+            node_kwargs["tls"] = TLSOptions(**_tls_options(values, f"LOCATION {url!r}"))
+    return Node(**node_kwargs)
+
+
+def split_location(location: Any) -> list[str]:
+    """LOCATION as a list of URLs: a list, or a comma/semicolon-separated string."""
+    if isinstance(location, str):
+        urls = [part for part in location.replace(";", ",").split(",") if part.strip()]
+    elif isinstance(location, (list, tuple)):
+        urls = list(location)
+    else:
+        raise ImproperlyConfigured(f"LOCATION must be a URL or a list of URLs, not {location!r}")
+    if not urls:
+        raise ImproperlyConfigured("LOCATION is empty: give at least one redis:// URL")
+    return urls
+
+
+@dataclass(frozen=True)
+class CacheConfig:
+    """Everything the cache needs from its settings, validated."""
+
+    nodes: tuple[Node, ...]
+    options: Mapping[str, Any]
+    client_class: str
+    ignore_exceptions: bool
+    log_ignored_exceptions: bool
+    logger_name: str
+    close_connection: bool
+    max_connections: int
+    async_connections: int
+    scan_itersize: int
+    reverse_key_function: str | None
+
+    @property
+    def primary(self) -> Node:
+        return self.nodes[0]
+
+    @property
+    def replicas(self) -> tuple[Node, ...]:
+        return self.nodes[1:]
+
+
+def parse_config(location: Any, params: Mapping[str, Any]) -> CacheConfig:
+    """Validate a CACHES entry's LOCATION and OPTIONS."""
+    options = params.get("OPTIONS") or {}
+    if not isinstance(options, Mapping):
+        raise ImproperlyConfigured(f"OPTIONS must be a dict, not {options!r}")
+    for key in options:
+        if key in UNSUPPORTED_OPTIONS:
+            raise ImproperlyConfigured(
+                f"OPTIONS {key!r} is not supported by django-async-redis: "
+                f"{UNSUPPORTED_OPTIONS[key]}."
+            )
+        if key not in KNOWN_OPTIONS:
+            raise _unknown("OPTIONS key", key, KNOWN_OPTIONS)
+
+    pool_kwargs = options.get("CONNECTION_POOL_KWARGS") or {}
+    if not isinstance(pool_kwargs, Mapping):
+        raise ImproperlyConfigured(f"CONNECTION_POOL_KWARGS must be a dict, not {pool_kwargs!r}")
+    for key in pool_kwargs:
+        if key not in POOL_KWARGS:
+            raise _unknown("CONNECTION_POOL_KWARGS key", key, POOL_KWARGS)
+
+    defaults: dict[str, Any] = {
+        "socket_timeout": DEFAULT_SOCKET_TIMEOUT,
+        "socket_connect_timeout": DEFAULT_CONNECT_TIMEOUT,
+    }
+    defaults.update({k: v for k, v in pool_kwargs.items() if k != "max_connections"})
+    if "SOCKET_TIMEOUT" in options:
+        defaults["socket_timeout"] = options["SOCKET_TIMEOUT"]
+    if "SOCKET_CONNECT_TIMEOUT" in options:
+        defaults["socket_connect_timeout"] = options["SOCKET_CONNECT_TIMEOUT"]
+    if options.get("USERNAME") is not None:
+        defaults["username"] = str(options["USERNAME"])
+    if options.get("PASSWORD") is not None:
+        defaults["password"] = str(options["PASSWORD"])
+
+    nodes = tuple(parse_url(url, defaults) for url in split_location(location))
+
+    client_class = options.get("CLIENT_CLASS", "django_async_redis.client.DefaultClient")
+    if not isinstance(client_class, str):
+        raise ImproperlyConfigured(f"CLIENT_CLASS must be a dotted path, not {client_class!r}")
+
+    ignore = _global_setting("IGNORE_EXCEPTIONS", False)
+    log_ignored = _global_setting("LOG_IGNORED_EXCEPTIONS", False)
+    reverse_key = options.get("REVERSE_KEY_FUNCTION", params.get("REVERSE_KEY_FUNCTION"))
+    itersize = _global_setting("SCAN_ITERSIZE", DEFAULT_SCAN_ITERSIZE)
+    logger_name = _global_setting("LOGGER", "django_async_redis")
+    return CacheConfig(
+        nodes=nodes,
+        options=options,
+        client_class=client_class,
+        ignore_exceptions=_flag("IGNORE_EXCEPTIONS", options.get("IGNORE_EXCEPTIONS", ignore)),
+        log_ignored_exceptions=_flag(
+            "LOG_IGNORED_EXCEPTIONS", options.get("LOG_IGNORED_EXCEPTIONS", log_ignored)
+        ),
+        logger_name=str(logger_name),
+        close_connection=_flag("CLOSE_CONNECTION", options.get("CLOSE_CONNECTION", False)),
+        max_connections=_positive_int(
+            "CONNECTION_POOL_KWARGS['max_connections']",
+            pool_kwargs.get("max_connections", DEFAULT_MAX_CONNECTIONS),
+        ),
+        async_connections=_positive_int(
+            "ASYNC_CONNECTIONS", options.get("ASYNC_CONNECTIONS", DEFAULT_ASYNC_CONNECTIONS)
+        ),
+        scan_itersize=_positive_int("SCAN_ITERSIZE", itersize),
+        reverse_key_function=reverse_key,
+    )

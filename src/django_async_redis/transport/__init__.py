@@ -1,0 +1,1 @@
+"""Per-node transports: RESP on the wire, a sync pool and an async multiplexer."""

@@ -1,0 +1,94 @@
+"""RESP2 on the wire: encoding commands, parsing replies with hiredis.
+
+Both transports share this file, so what goes on the wire and how error
+replies become exceptions is decided once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import hiredis
+from redis import exceptions as redis_errors
+
+Command = Sequence[Any]
+
+
+def _as_bytes(arg: Any) -> bytes:
+    # bytes first: keys and encoded values are bytes on the hot path.
+    if type(arg) is bytes:
+        return arg
+    if isinstance(arg, str):
+        return arg.encode()
+    if isinstance(arg, (bytes, bytearray, memoryview)):
+        return bytes(arg)
+    if isinstance(arg, bool):
+        # redis-py refuses bools too: True would silently become b"True".
+        raise redis_errors.DataError(f"Invalid argument {arg!r}: a bool is not a Redis value")
+    if isinstance(arg, int):
+        return b"%d" % arg
+    if isinstance(arg, float):
+        return repr(arg).encode()
+    raise redis_errors.DataError(
+        f"Invalid argument {arg!r} of type {type(arg).__name__}: "
+        "Redis takes bytes, str, int or float"
+    )
+
+
+def encode_command(command: Command) -> bytes:
+    """One command as a RESP array of bulk strings."""
+    parts = [b"*%d\r\n" % len(command)]
+    for arg in command:
+        data = _as_bytes(arg)
+        parts.append(b"$%d\r\n%b\r\n" % (len(data), data))
+    return b"".join(parts)
+
+
+def encode_commands(commands: Iterable[Command]) -> bytes:
+    """Several commands as one buffer, so they go out in one write."""
+    return b"".join(encode_command(command) for command in commands)
+
+
+class ReplyError(redis_errors.ResponseError):
+    """An error reply as the parser hands it over, before classification.
+
+    hiredis instantiates this for every ``-ERR ...`` line; :func:`raise_error`
+    turns it into the redis-py class a caller would expect.
+    """
+
+
+_ERROR_CLASSES: dict[str, type[redis_errors.RedisError]] = {
+    "WRONGPASS": redis_errors.AuthenticationError,
+    "NOAUTH": redis_errors.AuthenticationError,
+    "NOPERM": redis_errors.NoPermissionError,
+    "NOSCRIPT": redis_errors.NoScriptError,
+    "READONLY": redis_errors.ReadOnlyError,
+    "LOADING": redis_errors.BusyLoadingError,
+    "EXECABORT": redis_errors.ExecAbortError,
+}
+
+
+def classify_error(reply: ReplyError) -> redis_errors.RedisError:
+    """The redis-py exception matching an error reply, by its leading code."""
+    message = str(reply)
+    code = message.split(" ", 1)[0]
+    error_class = _ERROR_CLASSES.get(code, redis_errors.ResponseError)
+    return error_class(message)
+
+
+def new_reader() -> hiredis.Reader:
+    """A reply parser: bulk strings stay bytes, error replies become ReplyError."""
+    return hiredis.Reader(replyError=ReplyError)
+
+
+def first_error(replies: list[Any]) -> ReplyError | None:
+    """The first error among a round trip's replies (nested EXEC replies included)."""
+    for reply in replies:
+        if type(reply) is ReplyError:
+            return reply
+        if type(reply) is list:
+            nested = first_error(reply)
+            if nested is not None:
+                return nested
+    return None

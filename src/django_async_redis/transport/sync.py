@@ -1,0 +1,193 @@
+"""The sync transport: blocking sockets, a thread-safe and fork-safe pool.
+
+A call borrows a connection, writes its whole round trip at once, reads the
+replies with hiredis and gives the connection back. No per-call objects beyond
+the reply list: this is where redis-py spends the microseconds we save.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+import time
+import weakref
+from typing import Any
+
+from redis import exceptions as redis_errors
+
+from ..config import Node
+from .resp import classify_error, encode_commands, first_error, new_reader
+
+_RECV_SIZE = 65536
+
+
+class SyncConnection:
+    """One blocking socket to one node, already authenticated and on its database."""
+
+    __slots__ = ("_reader", "_sock", "node")
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self._reader = new_reader()
+        self._sock = self._connect(node)
+        handshake = node.handshake()
+        if handshake:
+            try:
+                replies = self.round_trip(encode_commands(handshake), len(handshake))
+            except BaseException:
+                self.close()
+                raise
+            error = first_error(replies)
+            if error is not None:
+                self.close()
+                raise classify_error(error)
+
+    @staticmethod
+    def _connect(node: Node) -> socket.socket:
+        try:
+            if node.unix_path:
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                sock.settimeout(node.connect_timeout)
+                try:
+                    sock.connect(node.unix_path)
+                except BaseException:
+                    sock.close()
+                    raise
+            else:
+                sock = socket.create_connection((node.host, node.port), node.connect_timeout)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                if node.keepalive:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            if node.tls is not None:
+                sock = node.tls.context().wrap_socket(sock, server_hostname=node.host)
+        except TimeoutError as exc:
+            raise redis_errors.TimeoutError(f"Timeout connecting to {node.address}") from exc
+        except OSError as exc:
+            raise redis_errors.ConnectionError(
+                f"Error connecting to {node.address}: {exc.strerror or exc}"
+            ) from exc
+        sock.settimeout(node.socket_timeout)
+        return sock
+
+    def round_trip(self, payload: bytes, reply_count: int) -> list[Any]:
+        """Send ``payload`` and read ``reply_count`` replies."""
+        sock = self._sock
+        reader = self._reader
+        try:
+            sock.sendall(payload)
+            replies: list[Any] = []
+            while len(replies) < reply_count:
+                reply = reader.gets()
+                if reply is False:
+                    data = sock.recv(_RECV_SIZE)
+                    if not data:
+                        raise redis_errors.ConnectionError(
+                            f"Connection closed by server {self.node.address}"
+                        )
+                    reader.feed(data)
+                else:
+                    replies.append(reply)
+            return replies
+        except TimeoutError as exc:
+            raise redis_errors.TimeoutError(f"Timeout reading from {self.node.address}") from exc
+        except OSError as exc:
+            raise redis_errors.ConnectionError(
+                f"Error talking to {self.node.address}: {exc.strerror or exc}"
+            ) from exc
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._sock.close()
+
+
+class SyncPool:
+    """Idle connections to one node, shared by the threads of one process.
+
+    At most ``max_connections`` exist at once; a thread that finds none free
+    waits up to the connect timeout, then gets a ConnectionError rather than
+    hanging. A connection that failed mid-call is closed, never reused: it may
+    be out of step with the server.
+    """
+
+    def __init__(self, node: Node, max_connections: int) -> None:
+        self.node = node
+        self.max_connections = max_connections
+        self._idle: list[SyncConnection] = []
+        self._open = 0
+        self._freed = threading.Condition(threading.Lock())
+        _live_pools.add(self)
+
+    def execute(self, payload: bytes, reply_count: int) -> list[Any]:
+        """One round trip on a borrowed connection."""
+        try:
+            connection = self._idle.pop()  # atomic under the GIL: the fast path takes no lock
+        except IndexError:
+            connection = self._new_connection()
+        try:
+            replies = connection.round_trip(payload, reply_count)
+        except BaseException:
+            connection.close()
+            self._forget_one()
+            raise
+        self._idle.append(connection)
+        if self._open >= self.max_connections:
+            with self._freed:
+                self._freed.notify()
+        return replies
+
+    def _new_connection(self) -> SyncConnection:
+        deadline = time.monotonic() + (self.node.connect_timeout or 5.0)
+        with self._freed:
+            while self._open >= self.max_connections:
+                if self._idle:
+                    return self._idle.pop()
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise redis_errors.ConnectionError(
+                        f"All {self.max_connections} connections to {self.node.address} are "
+                        "busy (CONNECTION_POOL_KWARGS['max_connections'])"
+                    )
+                self._freed.wait(remaining)
+            self._open += 1
+        try:
+            return SyncConnection(self.node)
+        except BaseException:
+            self._forget_one()
+            raise
+
+    def _forget_one(self) -> None:
+        with self._freed:
+            self._open -= 1
+            self._freed.notify()
+
+    def disconnect(self) -> None:
+        """Close the idle connections; ones in use close when they come back broken or not."""
+        with self._freed:
+            idle, self._idle = self._idle, []
+            self._open -= len(idle)
+            self._freed.notify_all()
+        for connection in idle:
+            connection.close()
+
+    def _after_fork(self) -> None:
+        # The child inherited the parent's sockets: closing our copies of the
+        # file descriptors is safe (the parent's stay open), reusing them is not.
+        idle, self._idle = self._idle, []
+        for connection in idle:
+            connection.close()
+        self._open = 0
+        self._freed = threading.Condition(threading.Lock())
+
+
+_live_pools: weakref.WeakSet[SyncPool] = weakref.WeakSet()
+
+
+def _reset_pools_after_fork() -> None:
+    for pool in list(_live_pools):
+        pool._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_pools_after_fork)
