@@ -1,0 +1,155 @@
+"""The codec: cache values to stored bytes and back.
+
+A value is serialized, then compressed. Plain ints are the exception: they are
+handed to the transport as they are, which writes them as decimal digits, so
+that INCR and DECR work on them in Redis and ``incr()`` needs no read first.
+Reading reverses this, and accepts raw (uncompressed) bytes too, so turning a
+compressor on, off or to another format needs no flush.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
+
+from django_async_redis.compressors.base import BaseCompressor
+from django_async_redis.compressors.identity import IdentityCompressor
+from django_async_redis.exceptions import CompressorError
+from django_async_redis.serializers.base import BaseSerializer
+
+DEFAULT_SERIALIZER = "django_async_redis.serializers.pickle.PickleSerializer"
+DEFAULT_COMPRESSOR = "django_async_redis.compressors.identity.IdentityCompressor"
+
+# django-redis's built-in classes, mapped to ours (same names, same formats) so
+# that its settings work unchanged whether or not django-redis is installed.
+DJANGO_REDIS_CLASSES = {
+    f"django_redis.{module}.{name}": f"django_async_redis.{module}.{name}"
+    for module, name in [
+        ("serializers.pickle", "PickleSerializer"),
+        ("serializers.json", "JSONSerializer"),
+        ("serializers.msgpack", "MSGPackSerializer"),
+        ("compressors.identity", "IdentityCompressor"),
+        ("compressors.zlib", "ZlibCompressor"),
+        ("compressors.gzip", "GzipCompressor"),
+        ("compressors.lzma", "LzmaCompressor"),
+        ("compressors.lz4", "Lz4Compressor"),
+        ("compressors.zstd", "ZStdCompressor"),
+    ]
+}
+
+
+class Codec:
+    """Encodes values for storage and decodes stored bytes, for one cache."""
+
+    __slots__ = (
+        "_compress",
+        "_decompress",
+        "_dumps",
+        "_loads",
+        "_not_compressed",
+        "compressor",
+        "serializer",
+    )
+
+    def __init__(self, serializer: BaseSerializer, compressor: BaseCompressor) -> None:
+        self.serializer = serializer
+        self.compressor = compressor
+        # Bound once here: encode and decode run on every cache call.
+        self._dumps: Callable[[Any], bytes] = serializer.dumps
+        self._loads: Callable[[bytes], Any] = serializer.loads
+        self._compress: Callable[[bytes], bytes] | None = None
+        self._decompress: Callable[[bytes], bytes] | None = None
+        if not _is_identity(compressor):
+            self._compress = compressor.compress
+            self._decompress = compressor.decompress
+        self._not_compressed = _not_compressed_errors(compressor)
+
+    def encode(self, value: Any) -> bytes | int:
+        """The stored form of ``value``: the int itself for a plain int, else bytes."""
+        # Exactly int: bools and int subclasses such as IntEnum must keep their
+        # type, which only the serializer preserves.
+        if type(value) is int:
+            return value
+        if self._compress is None:
+            return self._dumps(value)
+        return self._compress(self._dumps(value))
+
+    def decode(self, data: bytes) -> Any:
+        """The value stored as ``data``."""
+        # Only the exact form the transport writes (and INCR leaves) is an int;
+        # int() alone would also take b" 1", b"1_0" and b"+1". Nothing else we
+        # store is bare digits: pickles end in b".", JSON quotes strings,
+        # msgpack prefixes them, compressed streams open with a non-digit byte.
+        # isdigit() stops at the first non-digit, so a miss costs little.
+        if data.isdigit() or (data[:1] == b"-" and data[1:].isdigit()):
+            return int(data)
+        if self._decompress is not None:
+            # Stored raw when short, incompressible, or written before this
+            # compressor was chosen. (try/except, not contextlib.suppress: this
+            # runs on every read, and a zero-cost try is cheaper than a context
+            # manager.)
+            try:  # noqa: SIM105
+                data = self._decompress(data)
+            except self._not_compressed:
+                pass
+        return self._loads(data)
+
+
+def build_codec(options: Mapping[str, Any]) -> Codec:
+    """The codec a cache's OPTIONS ask for (SERIALIZER and COMPRESSOR)."""
+    options = dict(options)
+    serializer_class = _load_class(
+        options, "SERIALIZER", DEFAULT_SERIALIZER, "a serializer", ("dumps", "loads")
+    )
+    compressor_class = _load_class(
+        options, "COMPRESSOR", DEFAULT_COMPRESSOR, "a compressor", ("compress", "decompress")
+    )
+    return Codec(serializer_class(options), compressor_class(options))
+
+
+def _load_class(
+    options: dict[str, Any],
+    name: str,
+    default: str,
+    kind: str,
+    methods: tuple[str, ...],
+) -> Any:
+    path = options.get(name, default)
+    if isinstance(path, str):
+        try:
+            cls = import_string(DJANGO_REDIS_CLASSES.get(path, path))
+        except ImportError as exc:
+            raise ImproperlyConfigured(f"{name} {path!r} could not be imported: {exc}") from exc
+    elif isinstance(path, type):
+        cls = path
+    else:
+        raise ImproperlyConfigured(f"{name} must be a dotted path to a class, not {path!r}")
+    # Checked by shape rather than by base class, so that classes written
+    # against django-redis's base classes are accepted as they are.
+    if not isinstance(cls, type) or not all(callable(getattr(cls, m, None)) for m in methods):
+        wanted = " and ".join(f"{m}()" for m in methods)
+        raise ImproperlyConfigured(f"{name} {path!r} is not {kind}: expected a class with {wanted}")
+    return cls
+
+
+def _is_identity(compressor: BaseCompressor) -> bool:
+    cls = type(compressor)
+    return (
+        cls.compress is IdentityCompressor.compress
+        and cls.decompress is IdentityCompressor.decompress
+    )
+
+
+def _not_compressed_errors(compressor: BaseCompressor) -> tuple[type[Exception], ...]:
+    # A compressor written for django-redis signals raw input with django-redis's
+    # own CompressorError; catch that too, or its raw values would not read back.
+    if isinstance(compressor, BaseCompressor):
+        return (CompressorError,)
+    try:
+        from django_redis.exceptions import CompressorError as DjangoRedisCompressorError
+    except ImportError:
+        return (CompressorError,)
+    return (CompressorError, DjangoRedisCompressorError)
