@@ -122,7 +122,9 @@ def test_ignored_errors_are_logged(caplog: pytest.LogCaptureFixture) -> None:
     assert caplog.records == []
 
 
-def test_data_errors_are_never_swallowed(redis_server: servers.Server, raw_redis: redis.Redis) -> None:
+def test_data_errors_are_never_swallowed(
+    redis_server: servers.Server, raw_redis: redis.Redis
+) -> None:
     cache = build(redis_server.url(), IGNORE_EXCEPTIONS=True)
     raw_redis.delete(cache.make_key("list"))
     raw_redis.rpush(cache.make_key("list"), "x")
