@@ -193,6 +193,9 @@ def test_raw_connection_of_other_backend_is_refused() -> None:
     from django.test import override_settings
 
     locmem = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
-    with override_settings(CACHES={"default": caches.settings["default"], "mem": locmem}):
-        with pytest.raises(TypeError, match="not a django_async_redis"):
-            get_redis_connection("mem")
+    caches_setting = {"default": caches.settings["default"], "mem": locmem}
+    with (
+        override_settings(CACHES=caches_setting),
+        pytest.raises(TypeError, match="not a django_async_redis"),
+    ):
+        get_redis_connection("mem")

@@ -126,7 +126,7 @@ def test_tls_location() -> None:
         assert asyncio.run(cache.aget("k")) == "encrypted"
         # Verification is on by default: a client without the CA refuses the server.
         strict = RedisCache(f"rediss://localhost:{tls_port}/0", {"OPTIONS": {"SOCKET_TIMEOUT": 2}})
-        with pytest.raises(Exception, match="(?i)certificate|ssl"):
+        with pytest.raises(Exception, match=r"(?i)certificate|ssl"):
             strict.get("k")
     finally:
         server.stop()

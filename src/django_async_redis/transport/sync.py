@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import socket
 import threading
 import time
@@ -26,12 +27,14 @@ _RECV_SIZE = 65536
 class SyncConnection:
     """One blocking socket to one node, already authenticated and on its database."""
 
-    __slots__ = ("_reader", "_sock", "node")
+    __slots__ = ("_poller", "_reader", "_sock", "node")
 
     def __init__(self, node: Node) -> None:
         self.node = node
         self._reader = new_reader()
         self._sock = self._connect(node)
+        self._poller = select.poll()
+        self._poller.register(self._sock, select.POLLIN | select.POLLERR | select.POLLHUP)
         handshake = node.handshake()
         if handshake:
             try:
@@ -97,6 +100,20 @@ class SyncConnection:
                 f"Error talking to {self.node.address}: {exc.strerror or exc}"
             ) from exc
 
+    def peer_closed(self) -> bool:
+        """True when the server hung up (or sent something unasked) while we were idle.
+
+        Checked when a connection leaves the idle pool, so a connection the
+        server dropped (timeout, CLIENT KILL, restart) is replaced before a
+        command is sent on it, rather than failing that command.
+        """
+        # A zero-timeout poll, not recv(MSG_PEEK): a socket with a timeout
+        # would wait out that timeout inside recv, even with MSG_DONTWAIT.
+        try:
+            return bool(self._poller.poll(0))  # EOF, an error, or bytes nobody asked for
+        except (OSError, ValueError):
+            return True
+
     def close(self) -> None:
         with contextlib.suppress(OSError):
             self._sock.close()
@@ -125,6 +142,11 @@ class SyncPool:
             connection = self._idle.pop()  # atomic under the GIL: the fast path takes no lock
         except IndexError:
             connection = self._new_connection()
+        else:
+            if connection.peer_closed():
+                connection.close()
+                self._forget_one()
+                connection = self._new_connection()
         try:
             replies = connection.round_trip(payload, reply_count)
         except BaseException:
