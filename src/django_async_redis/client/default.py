@@ -7,6 +7,7 @@ command means; that lives in ``ops``.
 
 from __future__ import annotations
 
+import atexit
 import random
 import threading
 from typing import TYPE_CHECKING, Any
@@ -36,6 +37,14 @@ def _advance(step: Step, replies: list[Any]) -> Any:
 
 _raw_clients: dict[Node, redis.Redis] = {}
 _raw_lock = threading.Lock()
+
+
+def _close_raw_clients() -> None:
+    for client in list(_raw_clients.values()):
+        client.close()
+
+
+atexit.register(_close_raw_clients)
 
 
 class DefaultClient:

@@ -12,6 +12,7 @@ before the loop goes away.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import threading
 from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable
@@ -35,6 +36,17 @@ def sync_pool(node: Node, max_connections: int) -> SyncPool:
             if pool is None:
                 pool = _sync_pools[key] = SyncPool(node, max_connections)
     return pool
+
+
+def close_sync_pools() -> None:
+    """Close every idle sync connection of this process (at interpreter exit)."""
+    for pool in list(_sync_pools.values()):
+        pool.disconnect()
+
+
+# Closing at exit, rather than leaving sockets to the garbage collector, keeps
+# interpreter shutdown free of "unclosed socket" ResourceWarnings.
+atexit.register(close_sync_pools)
 
 
 class LoopResources:
