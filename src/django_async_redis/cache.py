@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache
+from django.core.cache.backends.base import (
+    DEFAULT_TIMEOUT,
+    MEMCACHE_MAX_KEY_LENGTH,
+    BaseCache,
+)
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 from redis import exceptions as redis_errors
@@ -32,6 +37,9 @@ if TYPE_CHECKING:
 # Failures IGNORE_EXCEPTIONS may swallow: the server is unreachable or slow.
 # Reply errors (WRONGTYPE, a bad script, ...) are bugs and always surface.
 TRANSIENT_ERRORS = (redis_errors.ConnectionError, redis_errors.TimeoutError)
+
+# The characters Django's memcache_key_warnings() warns about: controls, space, DEL.
+_odd_character = re.compile(r"[\x00-\x20\x7f]").search
 
 _GLOB_SPECIALS = {ord(char): "[" + char + "]" for char in "*?[]"}
 
@@ -61,6 +69,7 @@ class RedisCache(BaseCache):
                 f"CLIENT_CLASS {self._config.client_class!r} cannot be imported: {exc}"
             ) from exc
         self._client: DefaultClient = client_class(self._config)
+        self._custom_validation = type(self).validate_key is not BaseCache.validate_key
         self._ignore_exceptions = self._config.ignore_exceptions
         self._log_ignored = self._config.log_ignored_exceptions
         self._logger = logging.getLogger(self._config.logger_name)
@@ -77,7 +86,13 @@ class RedisCache(BaseCache):
     # keys and timeouts -----------------------------------------------------
 
     def _key(self, key: Any, version: int | None) -> bytes:
-        return self.make_and_validate_key(key, version=version).encode()
+        made = self.make_key(key, version=version)
+        # Django's validate_key walks the key in Python, character by character.
+        # Call it only when it could warn (or was overridden), so its exact
+        # CacheKeyWarning still reaches the caller, at a fraction of the cost.
+        if self._custom_validation or len(made) > MEMCACHE_MAX_KEY_LENGTH or _odd_character(made):
+            self.validate_key(made)
+        return made.encode()
 
     def _expiry_ms(self, timeout: Any) -> int | None:
         """Django's timeout as milliseconds: None forever, <= 0 not stored."""

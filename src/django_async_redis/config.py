@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import ssl
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -169,6 +169,13 @@ class Node:
     connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT
     keepalive: bool = True
     client_name: str | None = None
+
+    def __post_init__(self) -> None:
+        # Nodes key the connection registries on every call: hash once, not per lookup.
+        object.__setattr__(self, "_hash", hash(astuple(self)))
+
+    def __hash__(self) -> int:
+        return self._hash  # type: ignore[attr-defined]
 
     @property
     def address(self) -> str:

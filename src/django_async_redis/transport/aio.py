@@ -29,12 +29,20 @@ MAX_PENDING_REPLIES = 16384
 class _Pending:
     """A caller's share of the reply stream: ``remaining`` more replies, then resolve."""
 
-    __slots__ = ("future", "remaining", "replies")
+    __slots__ = ("deadline", "future", "reads_when_queued", "remaining", "replies")
 
-    def __init__(self, future: asyncio.Future[list[Any]], count: int) -> None:
+    def __init__(
+        self,
+        future: asyncio.Future[list[Any]],
+        count: int,
+        deadline: float | None,
+        reads_when_queued: int,
+    ) -> None:
         self.future = future
         self.remaining = count
         self.replies: list[Any] = []
+        self.deadline = deadline
+        self.reads_when_queued = reads_when_queued
 
 
 class MultiplexedConnection(asyncio.Protocol):
@@ -52,6 +60,9 @@ class MultiplexedConnection(asyncio.Protocol):
         self._reads = 0  # bumps on every data_received: tells a slow server from a dead one
         self._room_waiters: deque[asyncio.Future[None]] = deque()
         self._lost: Exception | None = None
+        # One timer per connection, not one per request: it fires at the oldest
+        # request's deadline (the FIFO is in deadline order).
+        self._watchdog: asyncio.TimerHandle | None = None
         self.closed: asyncio.Future[None] = loop.create_future()
 
     # asyncio.Protocol ------------------------------------------------------
@@ -123,20 +134,18 @@ class MultiplexedConnection(asyncio.Protocol):
             await self._wait_for_room()
         if self._lost is not None:
             raise self._lost
-        future: asyncio.Future[list[Any]] = self._loop.create_future()
-        self._pending.append(_Pending(future, reply_count))
+        loop = self._loop
+        future: asyncio.Future[list[Any]] = loop.create_future()
+        deadline = None if timeout is None else loop.time() + timeout
+        self._pending.append(_Pending(future, reply_count, deadline, self._reads))
         self._pending_replies += reply_count
         self._outgoing.append(payload)
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            self._loop.call_soon(self._flush)
-        if timeout is None:
-            return await future
-        timer = self._loop.call_later(timeout, self._expire, future, self._reads)
-        try:
-            return await future
-        finally:
-            timer.cancel()
+            loop.call_soon(self._flush)
+        if deadline is not None and self._watchdog is None:
+            self._watchdog = loop.call_at(deadline, self._check_deadlines)
+        return await future
 
     def _flush(self) -> None:
         self._flush_scheduled = False
@@ -146,17 +155,29 @@ class MultiplexedConnection(asyncio.Protocol):
         self._outgoing = []
         self._transport.write(b"".join(outgoing) if len(outgoing) > 1 else outgoing[0])
 
-    def _expire(self, future: asyncio.Future[list[Any]], reads_when_sent: int) -> None:
-        if future.done():
-            return
-        error = redis_errors.TimeoutError(f"Timeout reading from {self.node.address}")
-        if self._reads == reads_when_sent:
-            # Not one byte arrived since this command was queued: the server or the
-            # network is gone. Dropping the connection fails everyone now and makes
-            # the next call reconnect, instead of each caller waiting out its timeout.
-            self.abort(error)
-        else:
-            future.set_exception(error)
+    def _check_deadlines(self) -> None:
+        """Fail the requests whose deadline passed; re-arm for the next one."""
+        self._watchdog = None
+        now = self._loop.time()
+        for item in self._pending:
+            if item.deadline is None:
+                continue
+            if item.deadline > now:
+                self._watchdog = self._loop.call_at(item.deadline, self._check_deadlines)
+                return
+            if item.future.done():
+                continue
+            error = redis_errors.TimeoutError(f"Timeout reading from {self.node.address}")
+            if self._reads == item.reads_when_queued:
+                # Not one byte arrived since this request was queued: the server or
+                # the network is gone. Dropping the connection fails everyone now and
+                # makes the next call reconnect, instead of each caller waiting out
+                # its own timeout.
+                self.abort(error)
+                return
+            # Replies are still flowing, so the server is alive but this command is
+            # slow: fail only this caller; its reply will be read and dropped.
+            item.future.set_exception(error)
 
     async def _wait_for_room(self) -> None:
         while self._pending_replies >= MAX_PENDING_REPLIES and self._lost is None:
@@ -171,6 +192,9 @@ class MultiplexedConnection(asyncio.Protocol):
                 waiter.set_result(None)
 
     def _fail_pending(self, error: Exception) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         pending, self._pending = self._pending, deque()
         self._pending_replies = 0
         self._outgoing = []

@@ -39,9 +39,10 @@ def _as_bytes(arg: Any) -> bytes:
 def encode_command(command: Command) -> bytes:
     """One command as a RESP array of bulk strings."""
     parts = [b"*%d\r\n" % len(command)]
+    append = parts.append
     for arg in command:
-        data = _as_bytes(arg)
-        parts.append(b"$%d\r\n%b\r\n" % (len(data), data))
+        data = arg if type(arg) is bytes else _as_bytes(arg)
+        append(b"$%d\r\n%b\r\n" % (len(data), data))
     return b"".join(parts)
 
 
