@@ -94,12 +94,25 @@ def _make_certificates(directory: Path) -> dict[str, Path]:
     def run(*args: Any) -> None:
         subprocess.run([openssl, *map(str, args)], check=True, capture_output=True)
 
+    # Extensions that strict verifiers (Python 3.13's VERIFY_X509_STRICT) insist on.
+    ca_ext = directory / "ca.cnf"
+    ca_ext.write_text(
+        "[req]\ndistinguished_name=dn\n[dn]\n[v3_ca]\n"
+        "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n"
+        "subjectKeyIdentifier=hash\n"
+    )
     run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=test-ca",
-        "-keyout", ca_key, "-out", ca_cert)  # fmt: skip
+        "-config", ca_ext, "-extensions", "v3_ca", "-keyout", ca_key, "-out", ca_cert)  # fmt: skip
     run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
         "-keyout", key, "-out", csr)  # fmt: skip
     ext = directory / "ext.cnf"
-    ext.write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    ext.write_text(
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n"
+        "basicConstraints=critical,CA:FALSE\n"
+        "keyUsage=critical,digitalSignature,keyEncipherment\n"
+        "extendedKeyUsage=serverAuth\n"
+        "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid,issuer\n"
+    )
     run("x509", "-req", "-in", csr, "-CA", ca_cert, "-CAkey", ca_key, "-CAcreateserial",
         "-days", "1", "-out", cert, "-extfile", ext)  # fmt: skip
     return {"ca": ca_cert, "key": key, "cert": cert}

@@ -173,6 +173,9 @@ def test_threads_share_the_sync_pool_safely(server: servers.Server) -> None:
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() is POSIX-only")
+# Python 3.12+ warns about fork() in any process with threads; the child here only
+# uses the cache, which is what this test is about.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_fork_gets_fresh_connections(server: servers.Server) -> None:
     cache = build(server)
     cache.set("forked", "parent")

@@ -187,7 +187,9 @@ class RedisCache(BaseCache):
     def get(self, key: Any, default: Any = None, version: int | None = None) -> Any:
         return self._run(self._get(key, default, version), default)
 
-    def set(
+    # set/aset/clear/aclear answer a bool (django-redis's convention, which the
+    # code of users switching over relies on) where Django's stubs say None.
+    def set(  # type: ignore[override]
         self,
         key: Any,
         value: Any,
@@ -248,7 +250,7 @@ class RedisCache(BaseCache):
         if step:
             self._run(step)
 
-    def clear(self) -> bool:
+    def clear(self) -> bool:  # type: ignore[override]
         """Empty the whole Redis database (FLUSHDB), not only this cache's keys."""
         return bool(self._run(ops.clear(), False))
 
@@ -273,7 +275,7 @@ class RedisCache(BaseCache):
     async def aget(self, key: Any, default: Any = None, version: int | None = None) -> Any:
         return await self._arun(self._get(key, default, version), default)
 
-    async def aset(
+    async def aset(  # type: ignore[override]
         self,
         key: Any,
         value: Any,
@@ -337,7 +339,7 @@ class RedisCache(BaseCache):
         if step:
             await self._arun(step)
 
-    async def aclear(self) -> bool:
+    async def aclear(self) -> bool:  # type: ignore[override]
         """Empty the whole Redis database (FLUSHDB), not only this cache's keys."""
         return bool(await self._arun(ops.clear(), False))
 

@@ -477,13 +477,14 @@ class SessionStore(SessionBase):
         return bool(self._execute(_exists_step(self.redis_key(session_key)), "exists", bool))
 
     def create(self) -> None:
-        data = self._get_session(no_load=True)
+        # _get_session and _session are SessionBase's own helpers, absent from django-stubs.
+        data = self._get_session(no_load=True)  # type: ignore[attr-defined]
         self._execute(self._create_step(data), "create", lambda: None)
 
     def save(self, must_create: bool = False) -> None:
         if self.session_key is None:
             return self.create()
-        data = self._get_session(no_load=must_create)
+        data = self._get_session(no_load=must_create)  # type: ignore[attr-defined]
         if self._skip_save(data):
             return None
         self._execute(self._save_step(data, must_create), "save", lambda: None)
@@ -498,7 +499,7 @@ class SessionStore(SessionBase):
         self._forget_deleted(session_key)
 
     def cycle_key(self) -> None:
-        data = self._session
+        data = self._session  # type: ignore[attr-defined]
         self._execute(self._cycle_step(data), "cycle_key", lambda: None)
         self._session_cache = data
 
