@@ -91,7 +91,9 @@ class DefaultClient:
             node = self.node_for(result.write)
             pool = async_pool(node, self._async_connections)
             connection = pool.ready_connection() or await pool.connect()
-            replies = await connection.request(
+            if not connection.has_room:
+                await connection.wait_for_room()
+            replies = await connection.submit(
                 _payload(commands), len(commands), node.socket_timeout
             )
             result = _advance(result, replies)
