@@ -1,0 +1,121 @@
+"""Make sure the benchmark runs inside a virtualenv holding the ``bench`` extra.
+
+Standard library only: this runs under whatever ``python3`` started us.
+
+django-vcache needs Python 3.12 or later, so the venv is made with the first
+of ``$BENCH_PYTHON``, a python3.12 / python3.13 found on PATH or under pyenv,
+and finally the running interpreter (then django-vcache reports itself as
+unavailable). The install is redone only when pyproject.toml changes.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_VENV = REPO / ".venvs" / "bench"
+STAMP = ".bench-installed"
+
+
+def venv_dir() -> Path:
+    return Path(os.environ.get("BENCH_VENV") or DEFAULT_VENV).expanduser()
+
+
+def _version_of(python: str) -> tuple[int, int] | None:
+    try:
+        out = subprocess.run(
+            [python, "-c", "import sys; print(*sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout.split()
+        return int(out[0]), int(out[1])
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return None
+
+
+def choose_python() -> str:
+    """The interpreter for a new venv: the first that runs and is >= 3.12."""
+    if os.environ.get("BENCH_PYTHON"):
+        return os.environ["BENCH_PYTHON"]
+    candidates = [shutil.which(name) for name in ("python3.12", "python3.13")]
+    pyenv_root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
+    for minor in ("12", "13", "14"):
+        candidates += sorted(glob.glob(f"{pyenv_root}/versions/3.{minor}*/bin/python3"))
+    for python in candidates:
+        if python and (_version_of(python) or (0, 0)) >= (3, 12):
+            return python
+    return sys.executable
+
+
+def _venv_python(venv: Path) -> Path:
+    return venv / "bin" / "python"
+
+
+def _pyproject_digest() -> str:
+    return hashlib.sha256((REPO / "pyproject.toml").read_bytes()).hexdigest()
+
+
+def ensure_venv() -> Path:
+    """Create/refresh the venv if needed; return its python."""
+    venv = venv_dir()
+    python = _venv_python(venv)
+    if not python.exists():
+        base = choose_python()
+        print(f"[bench] creating virtualenv {venv} with {base}", file=sys.stderr, flush=True)
+        subprocess.run([base, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "--upgrade", "pip"], check=False)
+    stamp = venv / STAMP
+    digest = _pyproject_digest()
+    if not stamp.exists() or stamp.read_text().strip() != digest:
+        print(f"[bench] installing {REPO}[bench] into {venv}", file=sys.stderr, flush=True)
+        done = subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", "-e", f"{REPO}[bench]"], check=False
+        )
+        if done.returncode != 0:
+            # One peer that fails to install must not take the others down: the
+            # project alone, then each requirement of the extra on its own.
+            print(
+                "[bench] installing the bench extra failed; trying its parts",
+                file=sys.stderr,
+                flush=True,
+            )
+            subprocess.run([str(python), "-m", "pip", "install", "-q", "-e", str(REPO)])
+            for requirement in bench_requirements():
+                subprocess.run([str(python), "-m", "pip", "install", "-q", requirement])
+        else:
+            stamp.write_text(digest)
+    return python
+
+
+def bench_requirements() -> list[str]:
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10: nothing to split the extra with
+        return []
+    data = tomllib.loads((REPO / "pyproject.toml").read_text())
+    return list(data.get("project", {}).get("optional-dependencies", {}).get("bench", []))
+
+
+def in_venv(venv: Path) -> bool:
+    try:
+        return Path(sys.prefix).resolve() == venv.resolve()
+    except OSError:
+        return False
+
+
+def reexec_in_venv(argv: list[str]) -> None:
+    """Replace this process with ``python -m benchmarks`` from the bench venv."""
+    venv = venv_dir()
+    if in_venv(venv):
+        return
+    python = ensure_venv()
+    os.chdir(REPO)
+    os.execv(str(python), [str(python), "-m", "benchmarks", *argv])

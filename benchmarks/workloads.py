@@ -1,0 +1,296 @@
+"""The workloads, and the uniform face each contender shows them.
+
+A ``Target`` holds plain callables (bound methods for a Django cache, small
+wrappers for raw redis-py), so the loops below time the contender, not us.
+Every loop is bounded twice: by a duration and by an operation count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+N_KEYS = 1000  # key space of the mixed and burst workloads
+MANY = 100  # keys per get_many / set_many
+PICKLED_SIZE = 1024
+
+
+def value_for(i: int) -> dict[str, Any]:
+    """A dict that pickles to about 1 KiB and says which key it belongs to."""
+    value = {
+        "id": i,
+        "title": f"Benchmark item number {i}",
+        "author": {"name": "Ada Lovelace", "email": "ada@example.com"},
+        "tags": ["cache", "redis", "django", "async"],
+        "score": 3.14159,
+        "active": True,
+        "body": "",
+    }
+    pad = PICKLED_SIZE - len(pickle.dumps(value, pickle.HIGHEST_PROTOCOL))
+    value["body"] = ("lorem ipsum dolor sit amet " * 40)[: max(pad - 3, 0)]
+    return value
+
+
+def key_for(i: int) -> str:
+    return f"k{i}"
+
+
+@dataclass
+class Target:
+    get: Callable[[str], Any] | None = None
+    set: Callable[[str, Any], Any] | None = None
+    get_many: Callable[[list[str]], dict] | None = None
+    set_many: Callable[[dict[str, Any]], Any] | None = None
+    aget: Callable[[str], Awaitable[Any]] | None = None
+    aset: Callable[[str, Any], Awaitable[Any]] | None = None
+    aget_many: Callable[[list[str]], Awaitable[dict]] | None = None
+    aset_many: Callable[[dict[str, Any]], Awaitable[Any]] | None = None
+
+
+def django_target(cache: Any, has_sync: bool) -> Target:
+    target = Target(
+        aget=cache.aget, aset=cache.aset, aget_many=cache.aget_many, aset_many=cache.aset_many
+    )
+    if has_sync:
+        target.get, target.set = cache.get, cache.set
+        target.get_many, target.set_many = cache.get_many, cache.set_many
+    return target
+
+
+RAW_PREFIX = "dar-bench-raw:"
+
+
+def raw_sync_target(client: Any) -> Target:
+    dumps, loads, proto = pickle.dumps, pickle.loads, pickle.HIGHEST_PROTOCOL
+    p = RAW_PREFIX
+
+    def get(key: str) -> Any:
+        raw = client.get(p + key)
+        return None if raw is None else loads(raw)
+
+    def set_(key: str, value: Any) -> Any:
+        return client.set(p + key, dumps(value, proto), ex=300)
+
+    def get_many(keys: list[str]) -> dict:
+        raws = client.mget([p + k for k in keys])
+        return {k: loads(r) for k, r in zip(keys, raws, strict=True) if r is not None}
+
+    def set_many(mapping: dict[str, Any]) -> Any:
+        pipe = client.pipeline(transaction=False)
+        for k, v in mapping.items():
+            pipe.set(p + k, dumps(v, proto), ex=300)
+        return pipe.execute()
+
+    return Target(get=get, set=set_, get_many=get_many, set_many=set_many)
+
+
+def raw_async_target(client: Any, target: Target) -> Target:
+    dumps, loads, proto = pickle.dumps, pickle.loads, pickle.HIGHEST_PROTOCOL
+    p = RAW_PREFIX
+
+    async def aget(key: str) -> Any:
+        raw = await client.get(p + key)
+        return None if raw is None else loads(raw)
+
+    async def aset(key: str, value: Any) -> Any:
+        return await client.set(p + key, dumps(value, proto), ex=300)
+
+    async def aget_many(keys: list[str]) -> dict:
+        raws = await client.mget([p + k for k in keys])
+        return {k: loads(r) for k, r in zip(keys, raws, strict=True) if r is not None}
+
+    async def aset_many(mapping: dict[str, Any]) -> Any:
+        pipe = client.pipeline(transaction=False)
+        for k, v in mapping.items():
+            pipe.set(p + k, dumps(v, proto), ex=300)
+        return await pipe.execute()
+
+    target.aget, target.aset, target.aget_many, target.aset_many = aget, aset, aget_many, aset_many
+    return target
+
+
+# --- timing loops ------------------------------------------------------------
+
+
+@dataclass
+class Budget:
+    warmup: float
+    duration: float
+    max_ops: int
+
+
+def _check_value(result: Any, i: int) -> None:
+    if not isinstance(result, dict) or result.get("id") != i:
+        raise AssertionError(f"key {key_for(i)} read back {str(result)[:80]!r}")
+
+
+def sequential(fn: Callable[[], Any], budget: Budget) -> dict:
+    """Mean microseconds per call of ``fn``, called back to back."""
+    batch = 10
+    end = time.perf_counter() + budget.warmup
+    warm = 0
+    while time.perf_counter() < end:
+        fn()
+        warm += 1
+    ops = 0
+    t0 = time.perf_counter()
+    deadline = t0 + budget.duration
+    while ops < budget.max_ops:
+        for _ in range(batch):
+            fn()
+        ops += batch
+        if time.perf_counter() >= deadline:
+            break
+    elapsed = time.perf_counter() - t0
+    return {
+        "us_per_op": elapsed / ops * 1e6,
+        "ops": ops,
+        "seconds": elapsed,
+        "total_ops": warm + ops,
+    }
+
+
+async def asequential(fn: Callable[[], Awaitable[Any]], budget: Budget) -> dict:
+    batch = 10
+    end = time.perf_counter() + budget.warmup
+    warm = 0
+    while time.perf_counter() < end:
+        await fn()
+        warm += 1
+    ops = 0
+    t0 = time.perf_counter()
+    deadline = t0 + budget.duration
+    while ops < budget.max_ops:
+        for _ in range(batch):
+            await fn()
+        ops += batch
+        if time.perf_counter() >= deadline:
+            break
+    elapsed = time.perf_counter() - t0
+    return {
+        "us_per_op": elapsed / ops * 1e6,
+        "ops": ops,
+        "seconds": elapsed,
+        "total_ops": warm + ops,
+    }
+
+
+async def concurrent_mixed(target: Target, tasks: int, budget: Budget, write_ratio=0.1) -> dict:
+    """``tasks`` asyncio tasks, each looping 90% aget / 10% aset over N_KEYS keys.
+
+    Counts completed operations inside the measured window only; every read is
+    checked to be its own key's value.
+    """
+    aget, aset = target.aget, target.aset
+    values = [value_for(i) for i in range(N_KEYS)]
+    state = {"ops": 0, "stop": False, "errors": 0, "wrong": 0, "first_error": None}
+    per_task_cap = max(budget.max_ops // tasks, 1)
+
+    async def worker(seed: int) -> None:
+        rng = random.Random(seed)
+        for _ in range(per_task_cap):
+            if state["stop"]:
+                return
+            i = rng.randrange(N_KEYS)
+            try:
+                if rng.random() < write_ratio:
+                    await aset(key_for(i), values[i])
+                else:
+                    got = await aget(key_for(i))
+                    if not isinstance(got, dict) or got.get("id") != i:
+                        state["wrong"] += 1
+                state["ops"] += 1
+            except Exception as exc:
+                state["errors"] += 1
+                if state["first_error"] is None:
+                    state["first_error"] = f"{type(exc).__name__}: {exc}"[:300]
+                await asyncio.sleep(0.001)
+
+    running = [asyncio.ensure_future(worker(n)) for n in range(tasks)]
+    await asyncio.sleep(budget.warmup)
+    ops0, t0 = state["ops"], time.perf_counter()
+    await asyncio.sleep(budget.duration)
+    ops1, t1 = state["ops"], time.perf_counter()
+    state["stop"] = True
+    _, pending = await asyncio.wait(running, timeout=30)
+    for task in pending:
+        task.cancel()
+    result = {
+        "ops_per_s": (ops1 - ops0) / (t1 - t0),
+        "ops": ops1 - ops0,
+        "seconds": t1 - t0,
+        "errors": state["errors"],
+        "wrong_values": state["wrong"],
+        "total_ops": state["ops"],
+    }
+    if state["first_error"]:
+        result["first_error"] = state["first_error"]
+    return result
+
+
+async def burst(target: Target, tasks: int, ops_per_task: int, seconds: float) -> dict:
+    """``tasks`` tasks started at once, ``ops_per_task`` mixed ops each, time-capped."""
+    aget, aset = target.aget, target.aset
+    values = [value_for(i) for i in range(N_KEYS)]
+    state = {"ops": 0, "errors": 0, "wrong": 0, "first_error": None}
+    deadline = time.perf_counter() + seconds
+
+    async def worker(seed: int) -> None:
+        rng = random.Random(seed)
+        for _ in range(ops_per_task):
+            if time.perf_counter() > deadline:
+                return
+            i = rng.randrange(N_KEYS)
+            try:
+                if rng.random() < 0.1:
+                    await aset(key_for(i), values[i])
+                else:
+                    got = await aget(key_for(i))
+                    if not isinstance(got, dict) or got.get("id") != i:
+                        state["wrong"] += 1
+                state["ops"] += 1
+            except Exception as exc:
+                state["errors"] += 1
+                if state["first_error"] is None:
+                    state["first_error"] = f"{type(exc).__name__}: {exc}"[:300]
+
+    t0 = time.perf_counter()
+    await asyncio.wait_for(asyncio.gather(*(worker(n) for n in range(tasks))), timeout=seconds + 60)
+    elapsed = time.perf_counter() - t0
+    result = {
+        "tasks": tasks,
+        "ops": state["ops"],
+        "seconds": elapsed,
+        "ops_per_s": state["ops"] / elapsed,
+        "errors": state["errors"],
+        "wrong_values": state["wrong"],
+    }
+    if state["first_error"]:
+        result["first_error"] = state["first_error"]
+    return result
+
+
+# --- the fixed data each workload reads ------------------------------------
+
+
+def populate_sync(target: Target) -> None:
+    for start in range(0, N_KEYS, MANY):
+        target.set_many({key_for(i): value_for(i) for i in range(start, start + MANY)})
+    _check_value(target.get(key_for(7)), 7)
+    got = target.get_many([key_for(i) for i in range(MANY)])
+    if len(got) != MANY:
+        raise AssertionError(f"get_many returned {len(got)} of {MANY} keys")
+
+
+async def apopulate(target: Target) -> None:
+    for start in range(0, N_KEYS, MANY):
+        await target.aset_many({key_for(i): value_for(i) for i in range(start, start + MANY)})
+    _check_value(await target.aget(key_for(7)), 7)
+    got = await target.aget_many([key_for(i) for i in range(MANY)])
+    if len(got) != MANY:
+        raise AssertionError(f"aget_many returned {len(got)} of {MANY} keys")
