@@ -53,6 +53,17 @@ def default_reverse_key(key: str) -> str:
     return key.split(":", 2)[2]
 
 
+class _LazyDefault:
+    """get_or_set's fallback: the default, computed only when it is really needed."""
+
+    def __init__(self, default: Any) -> None:
+        self._default = default
+
+    @property
+    def value(self) -> Any:
+        return self._default() if callable(self._default) else self._default
+
+
 class RedisCache(BaseCache):
     """Redis (or Valkey) cache with a native sync and a native async API."""
 
@@ -109,27 +120,25 @@ class RedisCache(BaseCache):
 
     # error policy ----------------------------------------------------------
 
-    def _ignored(self, error: Exception) -> None:
+    def _fallback(self, error: Exception, fallback: Any) -> Any:
+        """The answer to a transient error: re-raise it, or log and return ``fallback``."""
+        if not self._ignore_exceptions:
+            raise error
         if self._log_ignored:
-            self._logger.exception("Ignored cache error: %s", error)
+            self._logger.exception("Ignored cache error: %s", error, exc_info=error)
+        return fallback
 
     def _run(self, step: ops.Step, fallback: Any = None) -> Any:
         try:
             return self._client.execute(step)
         except TRANSIENT_ERRORS as error:
-            if not self._ignore_exceptions:
-                raise
-            self._ignored(error)
-            return fallback
+            return self._fallback(error, fallback)
 
     async def _arun(self, step: ops.Step, fallback: Any = None) -> Any:
         try:
             return await self._client.aexecute(step)
         except TRANSIENT_ERRORS as error:
-            if not self._ignore_exceptions:
-                raise
-            self._ignored(error)
-            return fallback
+            return self._fallback(error, fallback)
 
     # operation builders shared by both APIs ---------------------------------
 
@@ -221,10 +230,7 @@ class RedisCache(BaseCache):
         try:
             return self._client.execute(self._get_or_set(key, default, timeout, version))
         except TRANSIENT_ERRORS as error:
-            if not self._ignore_exceptions:
-                raise
-            self._ignored(error)
-            return default() if callable(default) else default
+            return self._fallback(error, _LazyDefault(default)).value
 
     def has_key(self, key: Any, version: int | None = None) -> bool:
         return bool(self._run(ops.has_key(self._key(key, version)), False))
@@ -310,10 +316,7 @@ class RedisCache(BaseCache):
         try:
             return await self._client.aexecute(self._get_or_set(key, default, timeout, version))
         except TRANSIENT_ERRORS as error:
-            if not self._ignore_exceptions:
-                raise
-            self._ignored(error)
-            return default() if callable(default) else default
+            return self._fallback(error, _LazyDefault(default)).value
 
     async def ahas_key(self, key: Any, version: int | None = None) -> bool:
         return bool(await self._arun(ops.has_key(self._key(key, version)), False))
@@ -497,9 +500,7 @@ class RedisCache(BaseCache):
                 if not cursor:
                     return
         except TRANSIENT_ERRORS as error:
-            if not self._ignore_exceptions:
-                raise
-            self._ignored(error)
+            self._fallback(error, None)
 
     async def aiter_keys(
         self, pattern: str, version: int | None = None, itersize: int | None = None
@@ -516,9 +517,7 @@ class RedisCache(BaseCache):
                 if not cursor:
                     return
         except TRANSIENT_ERRORS as error:
-            if not self._ignore_exceptions:
-                raise
-            self._ignored(error)
+            self._fallback(error, None)
 
     def delete_pattern(
         self, pattern: str, version: int | None = None, itersize: int | None = None

@@ -304,23 +304,21 @@ class SessionStore(SessionBase):
         try:
             return self._cache.client.execute(step)
         except TRANSIENT_ERRORS:
-            if not _ignore_exceptions():
-                raise
-            logger.exception(
-                "Session %s failed; ignored (%s)", operation, IGNORE_EXCEPTIONS_SETTING
-            )
-            return on_error()
+            return self._failed(operation, on_error)
 
     async def _aexecute(self, step: Step, operation: str, on_error: Callable[[], T]) -> Any:
         try:
             return await self._cache.client.aexecute(step)
         except TRANSIENT_ERRORS:
-            if not _ignore_exceptions():
-                raise
-            logger.exception(
-                "Session %s failed; ignored (%s)", operation, IGNORE_EXCEPTIONS_SETTING
-            )
-            return on_error()
+            return self._failed(operation, on_error)
+
+    @staticmethod
+    def _failed(operation: str, on_error: Callable[[], T]) -> T:
+        """Called inside an except block: re-raise, unless the project opted in to ignoring."""
+        if not _ignore_exceptions():
+            raise  # the exception the caller is handling
+        logger.exception("Session %s failed; ignored (%s)", operation, IGNORE_EXCEPTIONS_SETTING)
+        return on_error()
 
     # -- the steps of each operation, bound to this session ------------------
 

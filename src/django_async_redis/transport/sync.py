@@ -24,6 +24,13 @@ from .resp import classify_error, encode_commands, first_error, new_reader
 _RECV_SIZE = 65536
 
 
+def _as_redis_error(error: OSError, doing: str) -> redis_errors.RedisError:
+    """A socket failure as the redis-py class callers' except-clauses expect."""
+    if isinstance(error, TimeoutError):  # socket.timeout is TimeoutError since 3.10
+        return redis_errors.TimeoutError(f"Timeout {doing}")
+    return redis_errors.ConnectionError(f"Error {doing}: {error.strerror or error}")
+
+
 class SyncConnection:
     """One blocking socket to one node, already authenticated and on its database."""
 
@@ -65,12 +72,8 @@ class SyncConnection:
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
             if node.tls is not None:
                 sock = node.tls.context().wrap_socket(sock, server_hostname=node.host)
-        except TimeoutError as exc:
-            raise redis_errors.TimeoutError(f"Timeout connecting to {node.address}") from exc
         except OSError as exc:
-            raise redis_errors.ConnectionError(
-                f"Error connecting to {node.address}: {exc.strerror or exc}"
-            ) from exc
+            raise _as_redis_error(exc, f"connecting to {node.address}") from exc
         sock.settimeout(node.socket_timeout)
         return sock
 
@@ -93,12 +96,8 @@ class SyncConnection:
                 else:
                     replies.append(reply)
             return replies
-        except TimeoutError as exc:
-            raise redis_errors.TimeoutError(f"Timeout reading from {self.node.address}") from exc
         except OSError as exc:
-            raise redis_errors.ConnectionError(
-                f"Error talking to {self.node.address}: {exc.strerror or exc}"
-            ) from exc
+            raise _as_redis_error(exc, f"talking to {self.node.address}") from exc
 
     def peer_closed(self) -> bool:
         """True when the server hung up (or sent something unasked) while we were idle.
