@@ -19,7 +19,7 @@ from typing import Any
 from redis import exceptions as redis_errors
 
 from ..config import Node
-from .resp import classify_error, encode_commands, first_error, new_reader
+from .resp import as_redis_error, classify_error, encode_commands, first_error, new_reader
 
 # Bound on commands awaiting replies per connection: past it, callers wait for
 # room instead of queueing without limit (backpressure).
@@ -156,12 +156,6 @@ class MultiplexedConnection(asyncio.Protocol):
             self._watchdog = loop.call_at(deadline, self._check_deadlines)
         return future
 
-    async def request(self, payload: bytes, reply_count: int, timeout: float | None) -> list[Any]:
-        """Wait for room if need be, submit, and wait for the replies."""
-        if self._pending_replies >= MAX_PENDING_REPLIES:
-            await self.wait_for_room()
-        return await self.submit(payload, reply_count, timeout)
-
     def _flush(self) -> None:
         self._flush_scheduled = False
         if self._transport is None or not self._outgoing:
@@ -277,16 +271,12 @@ async def open_connection(node: Node, loop: asyncio.AbstractEventLoop) -> Multip
                 server_hostname=node.host if ssl_context else None,
             )
         await asyncio.wait_for(connect, node.connect_timeout)
-    except asyncio.TimeoutError as exc:
-        raise redis_errors.TimeoutError(f"Timeout connecting to {node.address}") from exc
-    except OSError as exc:
-        raise redis_errors.ConnectionError(
-            f"Error connecting to {node.address}: {exc.strerror or exc}"
-        ) from exc
+    except (OSError, asyncio.TimeoutError) as exc:
+        raise as_redis_error(exc, f"connecting to {node.address}") from exc
     handshake = node.handshake()
     if handshake:
         try:
-            replies = await connection.request(
+            replies = await connection.submit(
                 encode_commands(handshake), len(handshake), node.connect_timeout
             )
         except BaseException:

@@ -114,14 +114,11 @@ def loop_resources() -> LoopResources:
 
 def async_pool(node: Node, size: int) -> AsyncPool:
     """The running loop's pool for ``node``."""
-    loop = asyncio.get_running_loop()
-    resources = _loops.get(loop)
-    if resources is None:
-        resources = loop_resources()
+    resources = _loops.get(asyncio.get_running_loop()) or loop_resources()
     key = (node, size)
     pool = resources.pools.get(key)
     if pool is None:
-        pool = resources.pools[key] = AsyncPool(node, size, loop)
+        pool = resources.pools[key] = AsyncPool(node, size, resources.loop)
     return pool
 
 

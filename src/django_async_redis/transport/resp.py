@@ -6,6 +6,7 @@ replies become exceptions is decided once.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -93,6 +94,18 @@ def classify_error(reply: ReplyError) -> redis_errors.RedisError:
 def new_reader() -> hiredis.Reader:
     """A reply parser: bulk strings stay bytes, error replies become ReplyError."""
     return hiredis.Reader(replyError=ReplyError)
+
+
+# asyncio.TimeoutError is the builtin TimeoutError from 3.11 on, a class of its own on 3.10.
+_TIMEOUTS = (TimeoutError, asyncio.TimeoutError)
+
+
+def as_redis_error(error: Exception, doing: str) -> redis_errors.RedisError:
+    """A socket failure as the redis-py class callers' except-clauses expect."""
+    if isinstance(error, _TIMEOUTS):
+        return redis_errors.TimeoutError(f"Timeout {doing}")
+    detail = getattr(error, "strerror", None) or error
+    return redis_errors.ConnectionError(f"Error {doing}: {detail}")
 
 
 def first_error(replies: list[Any]) -> ReplyError | None:

@@ -19,16 +19,9 @@ from typing import Any
 from redis import exceptions as redis_errors
 
 from ..config import Node
-from .resp import classify_error, encode_commands, first_error, new_reader
+from .resp import as_redis_error, classify_error, encode_commands, first_error, new_reader
 
 _RECV_SIZE = 65536
-
-
-def _as_redis_error(error: OSError, doing: str) -> redis_errors.RedisError:
-    """A socket failure as the redis-py class callers' except-clauses expect."""
-    if isinstance(error, TimeoutError):  # socket.timeout is TimeoutError since 3.10
-        return redis_errors.TimeoutError(f"Timeout {doing}")
-    return redis_errors.ConnectionError(f"Error {doing}: {error.strerror or error}")
 
 
 class SyncConnection:
@@ -73,7 +66,7 @@ class SyncConnection:
             if node.tls is not None:
                 sock = node.tls.context().wrap_socket(sock, server_hostname=node.host)
         except OSError as exc:
-            raise _as_redis_error(exc, f"connecting to {node.address}") from exc
+            raise as_redis_error(exc, f"connecting to {node.address}") from exc
         sock.settimeout(node.socket_timeout)
         return sock
 
@@ -97,7 +90,7 @@ class SyncConnection:
                     replies.append(reply)
             return replies
         except OSError as exc:
-            raise _as_redis_error(exc, f"talking to {self.node.address}") from exc
+            raise as_redis_error(exc, f"talking to {self.node.address}") from exc
 
     def peer_closed(self) -> bool:
         """True when the server hung up (or sent something unasked) while we were idle.
