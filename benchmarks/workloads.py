@@ -8,6 +8,7 @@ Every loop is bounded twice: by a duration and by an operation count.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import pickle
 import random
 import time
@@ -180,13 +181,32 @@ async def asequential(fn: Callable[[], Awaitable[Any]], budget: Budget) -> dict:
     }
 
 
+async def _mixed_op(
+    target: Target, rng: random.Random, values: list[Any], state: dict, write_ratio: float
+) -> None:
+    """One aget (checked against its own key's value) or, at ``write_ratio``, one aset."""
+    i = rng.randrange(N_KEYS)
+    try:
+        if rng.random() < write_ratio:
+            await target.aset(key_for(i), values[i])
+        else:
+            got = await target.aget(key_for(i))
+            if not isinstance(got, dict) or got.get("id") != i:
+                state["wrong"] += 1
+        state["ops"] += 1
+    except Exception as exc:
+        state["errors"] += 1
+        if state["first_error"] is None:
+            state["first_error"] = f"{type(exc).__name__}: {exc}"[:300]
+        raise
+
+
 async def concurrent_mixed(target: Target, tasks: int, budget: Budget, write_ratio=0.1) -> dict:
     """``tasks`` asyncio tasks, each looping 90% aget / 10% aset over N_KEYS keys.
 
     Counts completed operations inside the measured window only; every read is
     checked to be its own key's value.
     """
-    aget, aset = target.aget, target.aset
     values = [value_for(i) for i in range(N_KEYS)]
     state = {"ops": 0, "stop": False, "errors": 0, "wrong": 0, "first_error": None}
     per_task_cap = max(budget.max_ops // tasks, 1)
@@ -196,19 +216,9 @@ async def concurrent_mixed(target: Target, tasks: int, budget: Budget, write_rat
         for _ in range(per_task_cap):
             if state["stop"]:
                 return
-            i = rng.randrange(N_KEYS)
             try:
-                if rng.random() < write_ratio:
-                    await aset(key_for(i), values[i])
-                else:
-                    got = await aget(key_for(i))
-                    if not isinstance(got, dict) or got.get("id") != i:
-                        state["wrong"] += 1
-                state["ops"] += 1
-            except Exception as exc:
-                state["errors"] += 1
-                if state["first_error"] is None:
-                    state["first_error"] = f"{type(exc).__name__}: {exc}"[:300]
+                await _mixed_op(target, rng, values, state, write_ratio)
+            except Exception:
                 await asyncio.sleep(0.001)
 
     running = [asyncio.ensure_future(worker(n)) for n in range(tasks)]
@@ -235,7 +245,6 @@ async def concurrent_mixed(target: Target, tasks: int, budget: Budget, write_rat
 
 async def burst(target: Target, tasks: int, ops_per_task: int, seconds: float) -> dict:
     """``tasks`` tasks started at once, ``ops_per_task`` mixed ops each, time-capped."""
-    aget, aset = target.aget, target.aset
     values = [value_for(i) for i in range(N_KEYS)]
     state = {"ops": 0, "errors": 0, "wrong": 0, "first_error": None}
     deadline = time.perf_counter() + seconds
@@ -245,19 +254,8 @@ async def burst(target: Target, tasks: int, ops_per_task: int, seconds: float) -
         for _ in range(ops_per_task):
             if time.perf_counter() > deadline:
                 return
-            i = rng.randrange(N_KEYS)
-            try:
-                if rng.random() < 0.1:
-                    await aset(key_for(i), values[i])
-                else:
-                    got = await aget(key_for(i))
-                    if not isinstance(got, dict) or got.get("id") != i:
-                        state["wrong"] += 1
-                state["ops"] += 1
-            except Exception as exc:
-                state["errors"] += 1
-                if state["first_error"] is None:
-                    state["first_error"] = f"{type(exc).__name__}: {exc}"[:300]
+            with contextlib.suppress(Exception):  # counted in state by _mixed_op
+                await _mixed_op(target, rng, values, state, 0.1)
 
     t0 = time.perf_counter()
     await asyncio.wait_for(asyncio.gather(*(worker(n) for n in range(tasks))), timeout=seconds + 60)
