@@ -61,6 +61,32 @@ def test_cancellation_storm_never_crosses_replies(server: servers.Server) -> Non
     assert 0 < completed < len(keys)
 
 
+def test_pipelined_large_replies_parse_across_feed_slices(server: servers.Server) -> None:
+    # Reads are handed to the parser in FEED_SLICE pieces; replies that straddle
+    # a slice edge, span several slices or share one must all come back whole.
+    from django_async_redis import ops
+    from django_async_redis.transport.resp import FEED_SLICE
+
+    cache = build(server)
+    rng = random.Random(3)
+    sizes = [1, 900, FEED_SLICE - 7, FEED_SLICE, FEED_SLICE + 13, 3 * FEED_SLICE + 1, 300_000]
+    values = {f"big:{n}": rng.randbytes(sizes[n % len(sizes)]) for n in range(70)}
+    cache.set_many(values, timeout=None)
+    keys = list(values)
+
+    # Sync: one round trip of 70 GETs, so a single recv carries many replies.
+    raw = [cache.make_key(key).encode() for key in keys]
+    step = ops.Step([(b"GET", key) for key in raw], lambda replies: replies, write=False)
+    replies = cache.client.execute(step)
+    assert [cache._decode(reply) for reply in replies] == [values[key] for key in keys]
+    assert cache.get_many(keys) == values
+
+    async def read_all() -> list[Any]:
+        return await asyncio.gather(*(cache.aget(key) for key in keys * 3))
+
+    assert asyncio.run(read_all()) == [values[key] for key in keys * 3]
+
+
 def test_connection_count_bounded_in_burst(server: servers.Server) -> None:
     cache = build(server, ASYNC_CONNECTIONS=3)
     peak = 0

@@ -19,7 +19,14 @@ from typing import Any
 from redis import exceptions as redis_errors
 
 from ..config import Node
-from .resp import as_redis_error, classify_error, encode_commands, first_error, new_reader
+from .resp import (
+    FEED_SLICE,
+    as_redis_error,
+    classify_error,
+    encode_commands,
+    first_error,
+    new_reader,
+)
 
 # Bound on commands awaiting replies per connection: past it, callers wait for
 # room instead of queueing without limit (backpressure).
@@ -78,28 +85,29 @@ class MultiplexedConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self._reads += 1
         reader = self._reader
-        reader.feed(data)
         pending = self._pending
-        try:
-            reply = reader.gets()
-        except Exception as exc:  # a protocol error: nothing after it can be trusted
-            self._protocol_error(exc)
-            return
-        while reply is not False:
-            if not pending:
-                self._protocol_error("a reply nobody asked for")
-                return
-            head = pending[0]
-            head.replies.append(reply)
-            head.remaining -= 1
-            if not head.remaining:
-                pending.popleft()
-                self._pending_replies -= len(head.replies)
-                if not head.future.done():  # cancelled or timed out callers: drop the reply
-                    head.future.set_result(head.replies)
+        size = len(data)
+        start = 0
+        # Fed a slice at a time and drained in between (see FEED_SLICE).
+        while start < size:
+            reader.feed(data, start, min(FEED_SLICE, size - start))
+            start += FEED_SLICE
             try:
                 reply = reader.gets()
-            except Exception as exc:
+                while reply is not False:
+                    if not pending:
+                        self._protocol_error("a reply nobody asked for")
+                        return
+                    head = pending[0]
+                    head.replies.append(reply)
+                    head.remaining -= 1
+                    if not head.remaining:
+                        pending.popleft()
+                        self._pending_replies -= len(head.replies)
+                        if not head.future.done():  # cancelled or timed out: drop the reply
+                            head.future.set_result(head.replies)
+                    reply = reader.gets()
+            except Exception as exc:  # a protocol error: nothing after it can be trusted
                 self._protocol_error(exc)
                 return
         if self._room_waiters and self._pending_replies < MAX_PENDING_REPLIES:

@@ -19,7 +19,14 @@ from typing import Any
 from redis import exceptions as redis_errors
 
 from ..config import Node
-from .resp import as_redis_error, classify_error, encode_commands, first_error, new_reader
+from .resp import (
+    FEED_SLICE,
+    as_redis_error,
+    classify_error,
+    encode_commands,
+    first_error,
+    new_reader,
+)
 
 _RECV_SIZE = 65536
 
@@ -77,17 +84,27 @@ class SyncConnection:
         try:
             sock.sendall(payload)
             replies: list[Any] = []
+            data = b""
+            start = size = 0
             while len(replies) < reply_count:
                 reply = reader.gets()
-                if reply is False:
+                if reply is not False:
+                    replies.append(reply)
+                    continue
+                if start >= size:
                     data = sock.recv(_RECV_SIZE)
                     if not data:
                         raise redis_errors.ConnectionError(
                             f"Connection closed by server {self.node.address}"
                         )
-                    reader.feed(data)
-                else:
-                    replies.append(reply)
+                    start, size = 0, len(data)
+                # A slice at a time, drained in between (see FEED_SLICE).
+                reader.feed(data, start, min(FEED_SLICE, size - start))
+                start += FEED_SLICE
+            if start < size:  # bytes left unparsed: the connection is out of step
+                raise redis_errors.ConnectionError(
+                    f"Protocol error from {self.node.address}: a reply nobody asked for"
+                )
             return replies
         except OSError as exc:
             raise as_redis_error(exc, f"talking to {self.node.address}") from exc
