@@ -90,9 +90,7 @@ class DefaultClient:
                 continue
             node = self.node_for(result.write)
             pool = async_pool(node, self._async_connections)
-            connection = pool.ready_connection() or await pool.connect()
-            if not connection.has_room:
-                await connection.wait_for_room()
+            connection = pool.ready_connection() or await pool.acquire()
             replies = await connection.submit(
                 _payload(commands), len(commands), node.socket_timeout
             )

@@ -136,10 +136,13 @@ class MultiplexedConnection(asyncio.Protocol):
     def usable(self) -> bool:
         return self._lost is None and self._transport is not None
 
-    @property
-    def has_room(self) -> bool:
-        """False when the bound on outstanding replies is reached: wait_for_room() first."""
-        return self._pending_replies < MAX_PENDING_REPLIES
+    def ready(self) -> bool:
+        """Open, and below the bound on outstanding replies: submit() may be called now."""
+        return (
+            self._lost is None
+            and self._transport is not None
+            and self._pending_replies < MAX_PENDING_REPLIES
+        )
 
     def submit(
         self, payload: bytes, reply_count: int, timeout: float | None
@@ -312,18 +315,26 @@ class AsyncPool:
         self._turn = 0
 
     def ready_connection(self) -> MultiplexedConnection | None:
-        """The next connection in turn if it is open; None means call :meth:`connect`."""
+        """The next connection in turn if it can take a command now; else None: :meth:`acquire`."""
         slots = self._slots
         if len(slots) == 1:
             connection = slots[0]
         else:
             self._turn = (self._turn + 1) % len(slots)
             connection = slots[self._turn]
-        if connection is not None and connection.usable:
+        if connection is not None and connection.ready():
             return connection
         return None
 
-    async def connect(self) -> MultiplexedConnection:
+    async def acquire(self) -> MultiplexedConnection:
+        """The current slot's connection, opened if needed, once it has room for a command."""
+        connection = self._slots[self._turn]
+        if connection is None or not connection.usable:
+            connection = await self._connect()
+        await connection.wait_for_room()
+        return connection
+
+    async def _connect(self) -> MultiplexedConnection:
         """Open (or join the opening of) the connection for the current slot."""
         index = self._turn
         task = self._opening[index]
