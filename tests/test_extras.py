@@ -199,3 +199,35 @@ def test_raw_connection_of_other_backend_is_refused() -> None:
         pytest.raises(TypeError, match="not a django_async_redis"),
     ):
         get_redis_connection("mem")
+
+
+def test_keys_are_made_and_checked_as_django_does(cache: RedisCache) -> None:
+    # _key builds the default key itself and only calls validate_key when a
+    # warning is possible: the keys and the warnings must be Django's exactly.
+    import warnings
+
+    from django.core.cache.backends.base import CacheKeyWarning
+
+    raw = get_redis_connection("default")
+    cache.set("plain", 1, version=3)
+    assert raw.get(cache.make_key("plain", version=3)) == b"1"
+
+    def warned(key: str) -> bool:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            cache.set(key, 1)
+        return any(issubclass(w.category, CacheKeyWarning) for w in caught)
+
+    for key in ("has space", "tab\there", "del\x7f", "nl\n", "x" * 300):
+        assert warned(key), repr(key)
+    for key in ("plain", "ünïcode-ключ", "line\u2028separator", "x" * 200):
+        assert not warned(key), repr(key)
+
+    from django.conf import settings
+
+    custom = RedisCache(
+        settings.CACHES["default"]["LOCATION"],
+        {"KEY_FUNCTION": lambda key, prefix, version: f"custom|{key}", "KEY_PREFIX": "p"},
+    )
+    custom.set("k", 2)
+    assert raw.get("custom|k") == b"2"

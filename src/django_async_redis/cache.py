@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -18,6 +17,7 @@ from django.core.cache.backends.base import (
     DEFAULT_TIMEOUT,
     MEMCACHE_MAX_KEY_LENGTH,
     BaseCache,
+    default_key_func,
 )
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
@@ -37,9 +37,6 @@ if TYPE_CHECKING:
 # Failures IGNORE_EXCEPTIONS may swallow: the server is unreachable or slow.
 # Reply errors (WRONGTYPE, a bad script, ...) are bugs and always surface.
 TRANSIENT_ERRORS = (redis_errors.ConnectionError, redis_errors.TimeoutError)
-
-# The characters Django's memcache_key_warnings() warns about: controls, space, DEL.
-_odd_character = re.compile(r"[\x00-\x20\x7f]").search
 
 _GLOB_SPECIALS = {ord(char): "[" + char + "]" for char in "*?[]"}
 
@@ -81,6 +78,7 @@ class RedisCache(BaseCache):
             ) from exc
         self._client: DefaultClient = client_class(self._config)
         self._custom_validation = type(self).validate_key is not BaseCache.validate_key
+        self._stock_make_key = type(self).make_key is BaseCache.make_key
         self._ignore_exceptions = self._config.ignore_exceptions
         self._log_ignored = self._config.log_ignored_exceptions
         self._logger = logging.getLogger(self._config.logger_name)
@@ -97,11 +95,25 @@ class RedisCache(BaseCache):
     # keys and timeouts -----------------------------------------------------
 
     def _key(self, key: Any, version: int | None) -> bytes:
-        made = self.make_key(key, version=version)
+        if self._stock_make_key and self.key_func is default_key_func:
+            # What make_key() and Django's default key function would build, without
+            # their two calls: a key is made on every operation. %-formatting as
+            # Django's, which str()s each part (format() may differ, e.g. for enums).
+            version = self.version if version is None else version
+            made = "%s:%s:%s" % (self.key_prefix, version, key)  # noqa: UP031
+        else:
+            made = self.make_key(key, version=version)
         # Django's validate_key walks the key in Python, character by character.
-        # Call it only when it could warn (or was overridden), so its exact
-        # CacheKeyWarning still reaches the caller, at a fraction of the cost.
-        if self._custom_validation or len(made) > MEMCACHE_MAX_KEY_LENGTH or _odd_character(made):
+        # Call it only when it could warn (over 250 characters, a control
+        # character, space or DEL; isprintable() is False for all of those but
+        # space) or when it was overridden, so its exact CacheKeyWarning still
+        # reaches the caller, at a fraction of the cost.
+        if (
+            self._custom_validation
+            or len(made) > MEMCACHE_MAX_KEY_LENGTH
+            or not made.isprintable()
+            or " " in made
+        ):
             self.validate_key(made)
         return made.encode()
 
@@ -111,6 +123,8 @@ class RedisCache(BaseCache):
             timeout = self.default_timeout
         if timeout is None:
             return None
+        if type(timeout) is int:  # the usual case, and exact: no rounding to do
+            return timeout * 1000 if timeout > 0 else 0
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
             raise TypeError(f"timeout must be a number of seconds or None, not {timeout!r}")
         if timeout <= 0:
