@@ -87,6 +87,8 @@ def log(message: str) -> None:
 
 
 def _version(dist: str) -> str | None:
+    if not dist:
+        return None
     try:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:
@@ -444,7 +446,7 @@ def run_all(plan: Plan) -> dict:
                     log(f"e2e rep {rep + 1}: {b.label}: {_brief(result)}")
         if plan.burst_enabled:
             for b in backends:
-                if not b.micro or not available(b):
+                if not b.burst or not available(b):
                     continue
                 result = run_burst(b, server, plan)
                 data["burst"][b.name] = result

@@ -132,6 +132,8 @@ class Contender:
         self.raw_async = None
         if backend.kind == "django":
             self.target = w.django_target(setup_django(backend, url), backend.has_sync)
+        elif backend.kind == "ceiling":
+            self.target = w.ceiling_target()
         else:
             import redis
 
