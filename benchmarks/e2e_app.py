@@ -41,7 +41,11 @@ async def page(request):
     if value is None:  # first request only: the value has a 300 s timeout
         await cache.aset(KEY, VALUE)
         value = VALUE
-    return HttpResponse(value["title"].encode(), content_type="text/plain")
+    response = HttpResponse(value["title"].encode(), content_type="text/plain")
+    # Set as CommonMiddleware would (there is no middleware here): without it
+    # uvicorn answers chunked, which the Python load generator does not read.
+    response["Content-Length"] = str(len(response.content))
+    return response
 
 
 urlpatterns = [path("", page)]

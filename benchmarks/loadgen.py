@@ -60,6 +60,8 @@ def run(url: str, connections: int, seconds: float) -> dict:
         text=True,
         timeout=seconds + 60,
     )
+    if out.returncode != 0 or not out.stdout.strip():
+        raise RuntimeError(f"load generator failed: {out.stderr.strip()[-300:]}")
     result = json.loads(out.stdout.strip().splitlines()[-1])
     result["tool"] = "python"
     return result
@@ -80,7 +82,10 @@ async def _generate(url: str, connections: int, seconds: float) -> dict:
                 t0 = time.perf_counter()
                 writer.write(request)
                 head = await reader.readuntil(b"\r\n\r\n")
-                length = int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1))
+                found = re.search(rb"(?i)content-length:\s*(\d+)", head)
+                if found is None:
+                    raise RuntimeError(f"response without Content-Length: {head[:200]!r}")
+                length = int(found.group(1))
                 await reader.readexactly(length)
                 latencies.append(time.perf_counter() - t0)
                 if not head.startswith(b"HTTP/1.1 2"):
