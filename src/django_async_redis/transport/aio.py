@@ -4,9 +4,9 @@ Every command from every task on a loop goes through the same connection(s).
 A command sent while the connection is idle leaves at once; commands submitted
 while replies are outstanding leave together in one write at the end of the
 loop iteration (auto-pipelining). Replies come back in order and resolve a
-FIFO of futures, the design of aioredis 1.x and asyncpg. A caller that is cancelled or times out
-leaves its place in the FIFO: its reply is still read and dropped, so the
-connection never falls out of step with the server.
+FIFO of futures, the design of aioredis 1.x and asyncpg. A caller that is
+cancelled or times out leaves its place in the FIFO: its reply is still read
+and dropped, so the connection never falls out of step with the server.
 """
 
 from __future__ import annotations
