@@ -87,6 +87,20 @@ def test_pipelined_large_replies_parse_across_feed_slices(server: servers.Server
     assert asyncio.run(read_all()) == [values[key] for key in keys * 3]
 
 
+def test_sync_connection_with_unasked_replies_is_dropped(server: servers.Server) -> None:
+    # Two PINGs sent, one reply expected: the second reply must not reach the
+    # next caller. The call fails, the connection is closed, the next call works.
+    from django_async_redis.transport.registry import sync_pool
+    from django_async_redis.transport.resp import encode_commands
+
+    cache = build(server)
+    cache.set("after", "fine")
+    pool = sync_pool(cache.client.config.primary, cache.client.config.max_connections)
+    with pytest.raises(redis_errors.ConnectionError, match="a reply nobody asked for"):
+        pool.execute(encode_commands([(b"PING",), (b"PING",)]), 1)
+    assert cache.get("after") == "fine"
+
+
 def test_connection_count_bounded_in_burst(server: servers.Server) -> None:
     cache = build(server, ASYNC_CONNECTIONS=3)
     peak = 0

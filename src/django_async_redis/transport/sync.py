@@ -101,7 +101,10 @@ class SyncConnection:
                 # A slice at a time, drained in between (see FEED_SLICE).
                 reader.feed(data, start, min(FEED_SLICE, size - start))
                 start += FEED_SLICE
-            if start < size:  # bytes left unparsed: the connection is out of step
+            if start < size or reader.has_data():
+                # More than was asked for arrived: the connection is out of step, and
+                # the next caller would read this call's replies. Drop it (the pool
+                # closes a connection that raised).
                 raise redis_errors.ConnectionError(
                     f"Protocol error from {self.node.address}: a reply nobody asked for"
                 )
