@@ -220,7 +220,8 @@ def targets(data: dict) -> list[dict]:
 
     in_run = OURS in data["backends"]
 
-    def ratio_target(workload: str, peer: str, need: float, text: str) -> None:
+    def figures(workload: str, peer: str, text: str) -> tuple[float, float] | None:
+        """Both medians, or None once the reason there is no comparison is recorded."""
         ours, other = _figure(data, workload, OURS), _figure(data, workload, peer)
         if not in_run:
             check(text, None, "ours: not in this run")
@@ -229,6 +230,13 @@ def targets(data: dict) -> list[dict]:
         elif other is None:
             check(text, None, f"{peer}: " + _why(data, workload, peer))
         else:
+            return ours, other
+        return None
+
+    def ratio_target(workload: str, peer: str, need: float, text: str) -> None:
+        pair = figures(workload, peer, text)
+        if pair is not None:
+            ours, other = pair
             got = _paired(data, workload, peer, ours / other)
             check(
                 text,
@@ -253,14 +261,9 @@ def targets(data: dict) -> list[dict]:
     )
 
     def latency_target(workload: str, peer: str, most: float, text: str) -> None:
-        ours, other = _figure(data, workload, OURS), _figure(data, workload, peer)
-        if not in_run:
-            check(text, None, "ours: not in this run")
-        elif ours is None:
-            check(text, False, "ours: " + _why(data, workload, OURS))
-        elif other is None:
-            check(text, None, f"{peer}: " + _why(data, workload, peer))
-        else:
+        pair = figures(workload, peer, text)
+        if pair is not None:
+            ours, other = pair
             got = 1 / _paired(data, workload, peer, other / ours)
             detail = f"{got:.2f}x the latency (one CPU; medians {ours:.1f} vs {other:.1f} µs/op)"
             loose = data.get("ratios", {}).get(f"{workload}_unpinned", {}).get(peer)
