@@ -39,6 +39,21 @@ class Step:
         self.errors_as_values = errors_as_values
 
 
+class Wait:
+    """A pause between round trips: the runner sleeps ``seconds``, then takes ``then()``.
+
+    For operations that poll (waiting for another caller's value, say). The
+    sync runner sleeps the thread; the async runner awaits ``asyncio.sleep``,
+    so a waiting task never blocks its loop.
+    """
+
+    __slots__ = ("seconds", "then")
+
+    def __init__(self, seconds: float, then: Callable[[], Any]) -> None:
+        self.seconds = seconds
+        self.then = then
+
+
 Decode = Callable[[bytes], Any]
 Encoded = bytes | int
 
