@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from collections.abc import (
+    AsyncGenerator,
+    Callable,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+)
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +39,7 @@ if TYPE_CHECKING:
     import redis.asyncio.lock
     import redis.lock
 
-    from .client import DefaultClient
+    from .client.base import BaseClient
 
 # Failures IGNORE_EXCEPTIONS may swallow: the server is unreachable or slow.
 # Reply errors (WRONGTYPE, a bad script, ...) are bugs and always surface.
@@ -48,6 +55,31 @@ def _glob_escape(text: str) -> str:
 def default_reverse_key(key: str) -> str:
     """The caller's key from a key built by Django's default key function."""
     return key.split(":", 2)[2]
+
+
+class KeyStream:
+    """What ``aiter_keys`` returns: async-iterable, and awaitable to itself.
+
+    ``async for`` iterates it directly; ``await`` (the seed project's API, a
+    coroutine returning an async iterator) hands back the same keys.
+    """
+
+    __slots__ = ("_keys",)
+
+    def __init__(self, keys: AsyncGenerator[str, None]) -> None:
+        self._keys = keys
+
+    def __aiter__(self) -> AsyncGenerator[str, None]:
+        return self._keys
+
+    def __await__(self) -> Generator[Any, None, AsyncGenerator[str, None]]:
+        return self._itself().__await__()
+
+    async def _itself(self) -> AsyncGenerator[str, None]:
+        return self._keys
+
+    async def aclose(self) -> None:
+        await self._keys.aclose()
 
 
 class _LazyDefault:
@@ -76,7 +108,7 @@ class RedisCache(BaseCache):
             raise ImproperlyConfigured(
                 f"CLIENT_CLASS {self._config.client_class!r} cannot be imported: {exc}"
             ) from exc
-        self._client: DefaultClient = client_class(self._config)
+        self._client: BaseClient = client_class(self._config)
         self._custom_validation = type(self).validate_key is not BaseCache.validate_key
         self._stock_make_key = type(self).make_key is BaseCache.make_key
         self._ignore_exceptions = self._config.ignore_exceptions
@@ -88,7 +120,7 @@ class RedisCache(BaseCache):
         )
 
     @property
-    def client(self) -> DefaultClient:
+    def client(self) -> BaseClient:
         """The topology client: runs ``ops.Step`` objects via ``execute`` / ``aexecute``."""
         return self._client
 
@@ -142,13 +174,13 @@ class RedisCache(BaseCache):
             self._logger.exception("Ignored cache error: %s", error, exc_info=error)
         return fallback
 
-    def _run(self, step: ops.Step, fallback: Any = None) -> Any:
+    def _run(self, step: ops.Operation, fallback: Any = None) -> Any:
         try:
             return self._client.execute(step)
         except TRANSIENT_ERRORS as error:
             return self._fallback(error, fallback)
 
-    async def _arun(self, step: ops.Step, fallback: Any = None) -> Any:
+    async def _arun(self, step: ops.Operation, fallback: Any = None) -> Any:
         try:
             return await self._client.aexecute(step)
         except TRANSIENT_ERRORS as error:
@@ -451,8 +483,9 @@ class RedisCache(BaseCache):
         thread_local: bool = True,
     ) -> redis.lock.Lock:
         """A redis-py ``Lock`` on this cache's key (its own connection pool)."""
-        return self._client.raw_client(write=True).lock(
-            self.make_and_validate_key(key, version=version),
+        made = self.make_and_validate_key(key, version=version)
+        return self._client.raw_client(write=True, key=made.encode()).lock(
+            made,
             timeout=timeout,
             sleep=sleep,
             blocking=blocking,
@@ -471,8 +504,9 @@ class RedisCache(BaseCache):
         thread_local: bool = True,
     ) -> redis.asyncio.lock.Lock:
         """A lock for ``async with``, bound to the running loop's raw client."""
-        return self._client.async_raw_client(write=True).lock(
-            self.make_and_validate_key(key, version=version),
+        made = self.make_and_validate_key(key, version=version)
+        return self._client.async_raw_client(write=True, key=made.encode()).lock(
+            made,
             timeout=timeout,
             sleep=sleep,
             blocking=blocking,
@@ -502,34 +536,47 @@ class RedisCache(BaseCache):
     def iter_keys(
         self, pattern: str, version: int | None = None, itersize: int | None = None
     ) -> Iterator[str]:
-        """Matching keys, fetched page by page with SCAN."""
+        """Matching keys, fetched page by page with SCAN (each server in turn)."""
         glob = self._pattern(pattern, version)
         count = itersize or self._config.scan_itersize
-        cursor = 0
         try:
-            while True:
-                cursor, found = self._client.execute(ops.scan_page(glob, cursor, count))
-                for key in found:
-                    yield self._reverse(key)
-                if not cursor:
-                    return
+            for part in self._client.partitions():
+                cursor = 0
+                while True:
+                    step = ops.scan_page(glob, cursor, count)
+                    cursor, found = self._client.execute(step, part)
+                    for key in found:
+                        yield self._reverse(key)
+                    if not cursor:
+                        break
         except TRANSIENT_ERRORS as error:
             self._fallback(error, None)
 
-    async def aiter_keys(
+    def aiter_keys(
         self, pattern: str, version: int | None = None, itersize: int | None = None
-    ) -> AsyncIterator[str]:
-        """Matching keys, fetched page by page with SCAN."""
+    ) -> KeyStream:
+        """Matching keys, page by page with SCAN: ``async for key in cache.aiter_keys(...)``.
+
+        Awaiting it first (``async for key in await cache.aiter_keys(...)``, the
+        seed project's spelling) works too.
+        """
+        return KeyStream(self._aiter_keys(pattern, version, itersize))
+
+    async def _aiter_keys(
+        self, pattern: str, version: int | None, itersize: int | None
+    ) -> AsyncGenerator[str, None]:
         glob = self._pattern(pattern, version)
         count = itersize or self._config.scan_itersize
-        cursor = 0
         try:
-            while True:
-                cursor, found = await self._client.aexecute(ops.scan_page(glob, cursor, count))
-                for key in found:
-                    yield self._reverse(key)
-                if not cursor:
-                    return
+            for part in await self._client.apartitions():
+                cursor = 0
+                while True:
+                    step = ops.scan_page(glob, cursor, count)
+                    cursor, found = await self._client.aexecute(step, part)
+                    for key in found:
+                        yield self._reverse(key)
+                    if not cursor:
+                        break
         except TRANSIENT_ERRORS as error:
             self._fallback(error, None)
 

@@ -10,32 +10,29 @@ from __future__ import annotations
 import atexit
 import random
 import threading
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Hashable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..config import CacheConfig, Node
 from ..ops import Step
-from ..transport.registry import async_pool, close_async_pools, loop_resources, sync_pool
-from ..transport.resp import classify_error, encode_command, encode_commands, first_error
+from ..transport.aio import AsyncPool
+from ..transport.registry import async_pool, loop_resources, sync_pool
+from ..transport.resp import encode_command, encode_commands
+from .base import BaseClient
 
 if TYPE_CHECKING:
     import redis
     import redis.asyncio
 
+T = TypeVar("T")
 
-def _payload(commands: Any) -> bytes:
+
+def payload(commands: Any) -> bytes:
+    """A round trip's commands as the bytes to write."""
     return encode_command(commands[0]) if len(commands) == 1 else encode_commands(commands)
 
 
-def _advance(step: Step, replies: list[Any]) -> Any:
-    """Raise the round trip's first error reply, else hand the replies to the step."""
-    if not step.errors_as_values:
-        error = first_error(replies)
-        if error is not None:
-            raise classify_error(error)
-    return step.then(replies)
-
-
-_raw_clients: dict[Node, redis.Redis] = {}
+_raw_clients: dict[Hashable, Any] = {}
 _raw_lock = threading.Lock()
 
 
@@ -47,15 +44,34 @@ def _close_raw_clients() -> None:
 atexit.register(_close_raw_clients)
 
 
-class DefaultClient:
+def shared_raw_client(key: Hashable, build: Callable[[], T]) -> T:
+    """One redis-py client per ``key`` and process, built on first use."""
+    client = _raw_clients.get(key)
+    if client is None:
+        with _raw_lock:
+            client = _raw_clients.get(key)
+            if client is None:
+                client = _raw_clients[key] = build()
+    return client
+
+
+def loop_raw_client(key: Hashable, build: Callable[[], T]) -> T:
+    """One redis-py asyncio client per ``key`` and event loop, closed with the loop."""
+    resources = loop_resources()
+    client = resources.extras.get(key)
+    if client is None:
+        client = build()
+        resources.add_extra(key, client, client.aclose)  # type: ignore[attr-defined]
+    return client
+
+
+class DefaultClient(BaseClient):
     """Primary first, then replicas; reads go to a random replica when there is one."""
 
     def __init__(self, config: CacheConfig) -> None:
-        self.config = config
+        super().__init__(config)
         self._primary = config.primary
         self._replicas = config.replicas
-        self._max_connections = config.max_connections
-        self._async_connections = config.async_connections
 
     def node_for(self, write: bool) -> Node:
         if write or not self._replicas:
@@ -66,78 +82,45 @@ class DefaultClient:
     def nodes(self) -> list[Node]:
         return [self._primary, *self._replicas]
 
-    # running steps ---------------------------------------------------------
+    def _round_trip(self, step: Step, node: Node | None) -> list[Any]:
+        commands = step.commands
+        pool = sync_pool(node or self.node_for(step.write), self._max_connections)
+        return pool.execute(payload(commands), len(commands))
 
-    def execute(self, step: Step) -> Any:
-        """Drive ``step`` (and any steps it leads to) to its result, blocking."""
-        result: Any = step
-        while type(result) is Step:
-            commands = result.commands
-            if not commands:
-                result = result.then([])
-                continue
-            pool = sync_pool(self.node_for(result.write), self._max_connections)
-            result = _advance(result, pool.execute(_payload(commands), len(commands)))
-        return result
-
-    async def aexecute(self, step: Step) -> Any:
-        """Drive ``step`` to its result on the running event loop."""
-        result: Any = step
-        while type(result) is Step:
-            commands = result.commands
-            if not commands:
-                result = result.then([])
-                continue
-            node = self.node_for(result.write)
-            pool = async_pool(node, self._async_connections)
-            connection = pool.ready_connection() or await pool.acquire()
-            replies = await connection.submit(
-                _payload(commands), len(commands), node.socket_timeout
-            )
-            result = _advance(result, replies)
-        return result
-
-    # connection lifetime ---------------------------------------------------
-
-    def close(self) -> None:
-        """Close this process's idle sync connections to our nodes."""
-        for node in self.nodes:
-            sync_pool(node, self._max_connections).disconnect()
-
-    async def aclose(self) -> None:
-        """Close the running loop's connections to our nodes."""
-        await close_async_pools(self.nodes)
+    def _submit(self, step: Step, node: Node | None) -> Awaitable[list[Any]]:
+        node = node or self.node_for(step.write)
+        pool = async_pool(node, self._async_connections)
+        connection = pool.ready_connection()
+        commands = step.commands
+        if connection is not None:
+            return connection.submit(payload(commands), len(commands), node.socket_timeout)
+        return _submit_when_connected(pool, payload(commands), len(commands))
 
     # raw redis-py clients --------------------------------------------------
 
-    def raw_client(self, write: bool = True) -> redis.Redis:
+    def raw_client(self, write: bool = True, key: bytes | None = None) -> redis.Redis:
         """A ``redis.Redis`` on the node, with a pool of its own (one per process)."""
         import redis
 
         node = self.node_for(write)
-        client = _raw_clients.get(node)
-        if client is None:
-            with _raw_lock:
-                client = _raw_clients.get(node)
-                if client is None:
-                    client = _raw_clients[node] = redis.Redis(**_redis_py_kwargs(node))
-        return client
+        return shared_raw_client(node, lambda: redis.Redis(**redis_py_kwargs(node)))
 
-    def async_raw_client(self, write: bool = True) -> redis.asyncio.Redis:
+    def async_raw_client(self, write: bool = True, key: bytes | None = None) -> redis.asyncio.Redis:
         """A ``redis.asyncio.Redis`` for the running loop, closed when the loop shuts down."""
         import redis.asyncio
 
         node = self.node_for(write)
-        resources = loop_resources()
-        key = ("redis.asyncio", node)
-        client = resources.extras.get(key)
-        if client is None:
-            client = redis.asyncio.Redis(**_redis_py_kwargs(node))
-            resources.add_extra(key, client, client.aclose)
-        return client
+        return loop_raw_client(
+            ("redis.asyncio", node), lambda: redis.asyncio.Redis(**redis_py_kwargs(node))
+        )
 
 
-def _redis_py_kwargs(node: Node) -> dict[str, Any]:
+async def _submit_when_connected(pool: AsyncPool, data: bytes, count: int) -> list[Any]:
+    connection = await pool.acquire()
+    return await connection.submit(data, count, pool.node.socket_timeout)
+
+
+def redis_py_kwargs(node: Node) -> dict[str, Any]:
     kwargs: dict[str, Any] = {
         "db": node.db,
         "username": node.username,

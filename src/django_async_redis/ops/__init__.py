@@ -54,6 +54,25 @@ class Wait:
         self.then = then
 
 
+class Everywhere:
+    """An operation over the whole key space, however many servers hold it.
+
+    The runner builds one chain from ``make()`` per part of the key space (the
+    one server; each shard; each cluster primary), drives each to its result
+    on its own server, and hands the list of results to ``combine``. The
+    operation never learns how many parts there were.
+    """
+
+    __slots__ = ("combine", "make")
+
+    def __init__(self, make: Callable[[], Step], combine: Callable[[list[Any]], Any]) -> None:
+        self.make = make
+        self.combine = combine
+
+
+# What a runner drives: a round trip, a pause, or a walk over the key space.
+Operation = Step | Wait | Everywhere
+
 Decode = Callable[[bytes], Any]
 Encoded = bytes | int
 
@@ -162,9 +181,12 @@ def delete_many(keys: list[bytes]) -> Step:
     return Step(((b"DEL", *keys),), lambda replies: None, write=True)
 
 
-def clear() -> Step:
+def clear() -> Everywhere:
     # ASYNC: the keys vanish at once; the server frees the memory in the background.
-    return Step(((b"FLUSHDB", b"ASYNC"),), lambda replies: True, write=True)
+    return Everywhere(
+        lambda: Step(((b"FLUSHDB", b"ASYNC"),), lambda replies: True, write=True),
+        lambda results: all(results),
+    )
 
 
 # Increment only a key that exists, atomically, in one round trip.
@@ -215,12 +237,35 @@ def get_or_set(
 
 
 def rename_version(old_key: bytes, new_key: bytes, key_name: str, new_version: int) -> Step:
-    """Move a value to another version's key, keeping its expiry; ValueError when missing."""
+    """Move a value to another version's key, keeping its expiry; ValueError when missing.
 
-    def then(replies: list[Any]) -> int:
+    One atomic RENAME where both keys live on one server. Where they do not (a
+    cluster slot or a shard apart) the server or the router answers CROSSSLOT,
+    and the value is copied instead: DUMP + PTTL, then RESTORE + DEL.
+    """
+
+    def missing() -> ValueError:
+        return ValueError(f"Key '{key_name}' not found.")
+
+    def on_copied(replies: list[Any]) -> int:
+        return new_version
+
+    def on_dumped(replies: list[Any]) -> Any:
+        data, remaining = replies
+        if data is None:
+            raise missing()
+        # RESTORE takes 0 for "no expiry"; PTTL says -1 for it.
+        ttl = max(int(remaining), 0) if remaining != -1 else 0
+        commands = [(b"RESTORE", new_key, ttl, data, b"REPLACE"), (b"DEL", old_key)]
+        return Step(commands, on_copied, write=True)
+
+    def then(replies: list[Any]) -> Any:
         if isinstance(replies[0], Exception):
-            if "no such key" in str(replies[0]).lower():
-                raise ValueError(f"Key '{key_name}' not found.")
+            message = str(replies[0])
+            if "no such key" in message.lower():
+                raise missing()
+            if message.startswith("CROSSSLOT"):
+                return Step(((b"DUMP", old_key), (b"PTTL", old_key)), on_dumped, write=True)
             raise replies[0]
         return new_version
 
@@ -260,10 +305,18 @@ def persist(key: bytes) -> Step:
 # key space ----------------------------------------------------------------
 
 
-def keys(pattern: bytes, reverse: Callable[[bytes], str]) -> Step:
-    return Step(
-        ((b"KEYS", pattern),), lambda replies: [reverse(key) for key in replies[0]], write=False
-    )
+# Listing the key space goes to the primary (write=True): a SCAN cursor means
+# something only on the server that issued it, and replicas may lag.
+
+
+def keys(pattern: bytes, reverse: Callable[[bytes], str]) -> Everywhere:
+    def make() -> Step:
+        return Step(((b"KEYS", pattern),), lambda replies: replies[0], write=True)
+
+    def combine(results: list[list[bytes]]) -> list[str]:
+        return [reverse(key) for found in results for key in found]
+
+    return Everywhere(make, combine)
 
 
 def scan_page(pattern: bytes, cursor: int, count: int) -> Step:
@@ -273,11 +326,15 @@ def scan_page(pattern: bytes, cursor: int, count: int) -> Step:
         next_cursor, found = replies[0]
         return int(next_cursor), found
 
-    return Step(((b"SCAN", cursor, b"MATCH", pattern, b"COUNT", count),), then, write=False)
+    return Step(((b"SCAN", cursor, b"MATCH", pattern, b"COUNT", count),), then, write=True)
 
 
-def delete_pattern(pattern: bytes, count: int) -> Step:
-    """SCAN the key space and UNLINK each page's matches; the result is how many went."""
+def delete_pattern(pattern: bytes, count: int) -> Everywhere:
+    """SCAN each server's key space and UNLINK each page's matches; the result is how many."""
+    return Everywhere(lambda: _delete_pattern_here(pattern, count), sum)
+
+
+def _delete_pattern_here(pattern: bytes, count: int) -> Step:
     deleted = 0
 
     def on_page(replies: list[Any]) -> Any:
