@@ -33,6 +33,7 @@ from redis import exceptions as redis_errors
 from . import ops
 from .codec import build_codec
 from .config import parse_config
+from .structures import HashesMixin, ListsMixin, SetsMixin, SortedSetsMixin
 
 if TYPE_CHECKING:
     import redis
@@ -93,7 +94,7 @@ class _LazyDefault:
         return self._default() if callable(self._default) else self._default
 
 
-class RedisCache(BaseCache):
+class RedisCache(SetsMixin, HashesMixin, SortedSetsMixin, ListsMixin, BaseCache):
     """Redis (or Valkey) cache with a native sync and a native async API."""
 
     def __init__(self, server: Any, params: dict[str, Any]) -> None:
