@@ -21,9 +21,11 @@ from django.test import TestCase, override_settings
 REDIS_EXCLUDED_CACHES = {"cull", "zero_cull"}
 
 
-def suite_caches() -> dict[str, dict[str, Any]]:
-    """The CACHES setting for the suite: the test server under every alias."""
-    return caches_setting_for_tests(base=settings.CACHES["default"], exclude=REDIS_EXCLUDED_CACHES)
+def suite_caches(base: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """The CACHES setting for the suite: the test server (or ``base``) under every alias."""
+    return caches_setting_for_tests(
+        base=base or settings.CACHES["default"], exclude=REDIS_EXCLUDED_CACHES
+    )
 
 
 @override_settings(CACHES=suite_caches())

@@ -42,10 +42,20 @@ KNOWN_OPTIONS = frozenset(
         "COMPRESS_MIN_LENGTH",
         "COMPRESS_LEVEL",
         "ASYNC_CONNECTIONS",
+        # Topologies (docs/topologies.md).
+        "SENTINELS",
+        "SENTINEL_KWARGS",
+        "READ_FROM_REPLICAS",
+        "CONNECTION_FACTORY",
         # Django's generic culling options: Redis evicts by its own
         # maxmemory-policy, so these have no effect (as with Django's backend).
         "MAX_ENTRIES",
         "CULL_FREQUENCY",
+        # The herd and the get_or_set lock (client/herd.py, parse_herd_options).
+        "HERD",
+        "HERD_TIMEOUT",
+        "STAMPEDE_LOCK",
+        "STAMPEDE_LOCK_TIMEOUT",
     }
 )
 
@@ -56,10 +66,7 @@ UNSUPPORTED_OPTIONS = {
     "PARSER_CLASS": "replies are always parsed with hiredis",
     "REDIS_CLIENT_CLASS": "raw clients come from get_redis_connection()",
     "REDIS_CLIENT_KWARGS": "raw clients come from get_redis_connection()",
-    "CONNECTION_FACTORY": "connections are managed by django-async-redis's own transport",
     "DB": "put the database in LOCATION, e.g. redis://host:6379/2",
-    "SENTINELS": "Sentinel support is not available yet",
-    "SENTINEL_KWARGS": "Sentinel support is not available yet",
 }
 
 POOL_KWARGS = frozenset(
@@ -91,6 +98,26 @@ URL_QUERY_KEYS = frozenset(
 )
 
 SCHEMES = ("redis", "rediss", "unix", "valkey", "valkeys")
+
+DEFAULT_CLIENT = "django_async_redis.client.DefaultClient"
+SENTINEL_CLIENT = "django_async_redis.client.SentinelClient"
+_DEFAULT_CLIENT_PATHS = frozenset(
+    {DEFAULT_CLIENT, "django_async_redis.client.default.DefaultClient"}
+)
+# django-redis picks Sentinel by connection factory; its settings keep working.
+SENTINEL_FACTORIES = frozenset(
+    {
+        "django_redis.pool.SentinelConnectionFactory",
+        "django_async_redis.pool.SentinelConnectionFactory",
+    }
+)
+PLAIN_FACTORIES = frozenset(
+    {"django_redis.pool.ConnectionFactory", "django_async_redis.pool.ConnectionFactory"}
+)
+# What SENTINEL_KWARGS may say about the connections to the sentinels.
+SENTINEL_KWARGS_KEYS = frozenset(
+    {"username", "password", "ssl", *(key for key in POOL_KWARGS if key != "max_connections")}
+)
 
 
 def _unknown(kind: str, key: str, known: frozenset[str]) -> ImproperlyConfigured:
@@ -169,6 +196,8 @@ class Node:
     connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT
     keepalive: bool = True
     client_name: str | None = None
+    # A cluster replica that should serve reads (READONLY on connect).
+    readonly: bool = False
 
     def __post_init__(self) -> None:
         # Nodes key the connection registries on every call: hash once, not per lookup.
@@ -193,6 +222,8 @@ class Node:
             commands.append((b"SELECT", self.db))
         if self.client_name:
             commands.append((b"CLIENT", b"SETNAME", self.client_name))
+        if self.readonly:
+            commands.append((b"READONLY",))
         return commands
 
 
@@ -315,6 +346,13 @@ class CacheConfig:
     async_connections: int
     scan_itersize: int
     reverse_key_function: str | None
+    # LOCATION's entries exactly as written (ShardClient's ring is named by them).
+    locations: tuple[str, ...] = ()
+    # Sentinel: the sentinels to ask for the service's primary and replicas.
+    sentinels: tuple[Node, ...] = ()
+    # None: the client's own default (replicas in LOCATION read; Sentinel and
+    # Cluster read from primaries, since replicas lag behind writes).
+    read_from_replicas: bool | None = None
 
     @property
     def primary(self) -> Node:
@@ -360,11 +398,13 @@ def parse_config(location: Any, params: Mapping[str, Any]) -> CacheConfig:
     if options.get("PASSWORD") is not None:
         defaults["password"] = str(options["PASSWORD"])
 
-    nodes = tuple(parse_url(url, defaults) for url in split_location(location))
-
-    client_class = options.get("CLIENT_CLASS", "django_async_redis.client.DefaultClient")
-    if not isinstance(client_class, str):
-        raise ImproperlyConfigured(f"CLIENT_CLASS must be a dotted path, not {client_class!r}")
+    locations = tuple(split_location(location))
+    nodes = tuple(parse_url(url, defaults) for url in locations)
+    sentinels = _sentinel_nodes(options)
+    client_class = _client_class(options, sentinels)
+    read_from_replicas = options.get("READ_FROM_REPLICAS")
+    if read_from_replicas is not None:
+        _flag("READ_FROM_REPLICAS", read_from_replicas)
 
     ignore = _global_setting("IGNORE_EXCEPTIONS", False)
     log_ignored = _global_setting("LOG_IGNORED_EXCEPTIONS", False)
@@ -390,4 +430,114 @@ def parse_config(location: Any, params: Mapping[str, Any]) -> CacheConfig:
         ),
         scan_itersize=_positive_int("SCAN_ITERSIZE", itersize),
         reverse_key_function=reverse_key,
+        locations=locations,
+        sentinels=sentinels,
+        read_from_replicas=read_from_replicas,
+    )
+
+
+def _client_class(options: Mapping[str, Any], sentinels: tuple[Node, ...]) -> str:
+    """CLIENT_CLASS, with django-redis's way of asking for Sentinel mapped to ours."""
+    client_class = options.get("CLIENT_CLASS", DEFAULT_CLIENT)
+    if not isinstance(client_class, str):
+        raise ImproperlyConfigured(f"CLIENT_CLASS must be a dotted path, not {client_class!r}")
+    factory = options.get("CONNECTION_FACTORY", _global_setting("CONNECTION_FACTORY", None))
+    if factory is not None and factory not in SENTINEL_FACTORIES | PLAIN_FACTORIES:
+        raise ImproperlyConfigured(
+            f"CONNECTION_FACTORY {factory!r} is not supported: connections are managed by "
+            "django-async-redis's own transport. For Sentinel, set "
+            f"CLIENT_CLASS={SENTINEL_CLIENT!r} (django-redis's SentinelConnectionFactory "
+            "is understood too)."
+        )
+    if client_class in _DEFAULT_CLIENT_PATHS and (factory in SENTINEL_FACTORIES or sentinels):
+        # django-redis: DefaultClient + SENTINELS + SentinelConnectionFactory.
+        return SENTINEL_CLIENT
+    if factory in SENTINEL_FACTORIES and client_class != SENTINEL_CLIENT:
+        raise ImproperlyConfigured(
+            f"CONNECTION_FACTORY {factory!r} asks for Sentinel, but CLIENT_CLASS is "
+            f"{client_class!r}: use {SENTINEL_CLIENT!r} (or DefaultClient)"
+        )
+    return client_class
+
+
+def _sentinel_nodes(options: Mapping[str, Any]) -> tuple[Node, ...]:
+    """OPTIONS["SENTINELS"] as nodes, connected as SENTINEL_KWARGS says."""
+    entries = options.get("SENTINELS")
+    kwargs = options.get("SENTINEL_KWARGS") or {}
+    if not isinstance(kwargs, Mapping):
+        raise ImproperlyConfigured(f"SENTINEL_KWARGS must be a dict, not {kwargs!r}")
+    for key in kwargs:
+        if key not in SENTINEL_KWARGS_KEYS:
+            raise _unknown("SENTINEL_KWARGS key", key, SENTINEL_KWARGS_KEYS)
+    if entries is None:
+        if kwargs:
+            raise ImproperlyConfigured("SENTINEL_KWARGS is set but SENTINELS is not")
+        return ()
+    if not isinstance(entries, (list, tuple)) or not entries:
+        raise ImproperlyConfigured(
+            f"SENTINELS must be a list of (host, port) pairs, not {entries!r}"
+        )
+    tls = TLSOptions(**_tls_options(kwargs, "SENTINEL_KWARGS")) if kwargs.get("ssl") else None
+    nodes = []
+    for entry in entries:
+        if (
+            not isinstance(entry, (list, tuple))
+            or len(entry) != 2
+            or not isinstance(entry[0], str)
+            or isinstance(entry[1], bool)
+            or not isinstance(entry[1], int)
+        ):
+            raise ImproperlyConfigured(
+                f"SENTINELS entry {entry!r} must be a (host, port) pair, e.g. ('10.0.0.5', 26379)"
+            )
+        nodes.append(
+            Node(
+                host=entry[0],
+                port=entry[1],
+                username=kwargs.get("username"),
+                password=kwargs.get("password"),
+                tls=tls,
+                socket_timeout=_timeout(
+                    "SENTINEL_KWARGS['socket_timeout']",
+                    kwargs.get("socket_timeout", DEFAULT_SOCKET_TIMEOUT),
+                ),
+                connect_timeout=_timeout(
+                    "SENTINEL_KWARGS['socket_connect_timeout']",
+                    kwargs.get("socket_connect_timeout", DEFAULT_CONNECT_TIMEOUT),
+                ),
+                keepalive=bool(kwargs.get("socket_keepalive", True)),
+                client_name=kwargs.get("client_name"),
+            )
+        )
+    return tuple(nodes)
+
+
+DEFAULT_HERD_TIMEOUT = 60
+DEFAULT_STAMPEDE_LOCK_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class HerdOptions:
+    """The herd window and the get_or_set lock, in milliseconds (0 / None: off)."""
+
+    herd: bool = False
+    window_ms: int = DEFAULT_HERD_TIMEOUT * 1000
+    lock_ms: int | None = None
+
+
+def parse_herd_options(options: Mapping[str, Any]) -> HerdOptions:
+    """HERD, HERD_TIMEOUT (else django-redis's CACHE_HERD_TIMEOUT setting), STAMPEDE_LOCK*."""
+    window = options.get("HERD_TIMEOUT", getattr(settings, "CACHE_HERD_TIMEOUT", None))
+    window_s = DEFAULT_HERD_TIMEOUT if window is None else _timeout("HERD_TIMEOUT", window)
+    lock_timeout = _timeout(
+        "STAMPEDE_LOCK_TIMEOUT",
+        options.get("STAMPEDE_LOCK_TIMEOUT", DEFAULT_STAMPEDE_LOCK_TIMEOUT),
+    )
+    locked = _flag("STAMPEDE_LOCK", options.get("STAMPEDE_LOCK", False))
+    return HerdOptions(
+        herd=_flag("HERD", options.get("HERD", False)),
+        window_ms=round((window_s or DEFAULT_HERD_TIMEOUT) * 1000),
+        lock_ms=max(1, round((lock_timeout or DEFAULT_STAMPEDE_LOCK_TIMEOUT) * 1000))
+        if locked
+        else None,
     )

@@ -291,7 +291,7 @@ async def open_connection(node: Node, loop: asyncio.AbstractEventLoop) -> Multip
             )
         await asyncio.wait_for(connect, node.connect_timeout)
     except (OSError, asyncio.TimeoutError) as exc:
-        raise as_redis_error(exc, f"connecting to {node.address}") from exc
+        raise as_redis_error(exc, f"connecting to {node.address}", connecting=True) from exc
     handshake = node.handshake()
     if handshake:
         try:

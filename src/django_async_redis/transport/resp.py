@@ -109,12 +109,27 @@ def new_reader() -> hiredis.Reader:
 _TIMEOUTS = (TimeoutError, asyncio.TimeoutError)
 
 
-def as_redis_error(error: Exception, doing: str) -> redis_errors.RedisError:
+class Unreachable:
+    """Marks a failure to connect: nothing was sent, so the call may go elsewhere."""
+
+
+class NodeUnreachable(Unreachable, redis_errors.ConnectionError):
+    """The connection was refused or could not be made."""
+
+
+class ConnectTimeout(Unreachable, redis_errors.TimeoutError):
+    """Connecting took longer than SOCKET_CONNECT_TIMEOUT."""
+
+
+def as_redis_error(
+    error: Exception, doing: str, connecting: bool = False
+) -> redis_errors.RedisError:
     """A socket failure as the redis-py class callers' except-clauses expect."""
     if isinstance(error, _TIMEOUTS):
-        return redis_errors.TimeoutError(f"Timeout {doing}")
+        return (ConnectTimeout if connecting else redis_errors.TimeoutError)(f"Timeout {doing}")
     detail = getattr(error, "strerror", None) or error
-    return redis_errors.ConnectionError(f"Error {doing}: {detail}")
+    error_class = NodeUnreachable if connecting else redis_errors.ConnectionError
+    return error_class(f"Error {doing}: {detail}")
 
 
 def first_error(replies: list[Any]) -> ReplyError | None:

@@ -73,7 +73,7 @@ class SyncConnection:
             if node.tls is not None:
                 sock = node.tls.context().wrap_socket(sock, server_hostname=node.host)
         except OSError as exc:
-            raise as_redis_error(exc, f"connecting to {node.address}") from exc
+            raise as_redis_error(exc, f"connecting to {node.address}", connecting=True) from exc
         sock.settimeout(node.socket_timeout)
         return sock
 

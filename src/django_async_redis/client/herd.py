@@ -1,0 +1,127 @@
+"""HerdClient: django-redis's thundering-herd protection, for every serializer and client.
+
+The herd is not a kind of topology but a way of reading and writing values,
+so it lives beside the codec rather than in a client: :func:`value_ops` picks
+the operations RedisCache uses for its plain values, the stock ``ops`` or a
+:class:`HerdOps`. ``HerdClient`` is DefaultClient asking for the herd (the
+django-redis spelling); OPTIONS ``HERD: True`` asks for it on any client
+(Sentinel, Cluster, shards). OPTIONS ``STAMPEDE_LOCK: True`` makes get_or_set
+compute once per key across callers, with or without the herd.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from .. import ops
+from ..config import HerdOptions
+from ..ops import Decode, Encoded, Expiry, Step
+from ..ops import herd as herd_ops
+from .default import DefaultClient
+
+
+class HerdClient(DefaultClient):
+    """DefaultClient with the herd on (CACHE_HERD_TIMEOUT, default 60 s)."""
+
+    herd = True
+
+
+class ValueOps(Protocol):
+    """The operations RedisCache builds for plain values; ``ops`` is one."""
+
+    def get(self, key: bytes, default: Any, decode: Decode) -> Step: ...
+
+    def get_many(self, keys: dict[bytes, Any], decode: Decode) -> Step: ...
+
+    def add(self, key: bytes, value: Encoded, expiry_ms: Expiry) -> Step: ...
+
+    def set(
+        self, key: bytes, value: Encoded, expiry_ms: Expiry, nx: bool = ..., xx: bool = ...
+    ) -> Step: ...
+
+    def set_many(self, items: list[tuple[bytes, Encoded]], expiry_ms: Expiry) -> Step: ...
+
+    def touch(self, key: bytes, expiry_ms: Expiry) -> Step: ...
+
+    def incr(self, key: bytes, delta: int, key_name: str, check_key: bool = ...) -> Step: ...
+
+    def get_or_set(
+        self,
+        key: bytes,
+        default: Any,
+        expiry_ms: Expiry,
+        encode: Callable[[Any], Encoded],
+        decode: Decode,
+    ) -> Step: ...
+
+
+class HerdOps:
+    """Value operations with the herd window and/or the get_or_set lock."""
+
+    def __init__(self, window_ms: int, lock_ms: int | None) -> None:
+        self.window_ms = window_ms
+        self.lock_ms = lock_ms
+
+    def _extend(self, expiry_ms: Expiry) -> Expiry:
+        # Kept for the window beyond its timeout, so late readers still get it.
+        if expiry_ms is None or expiry_ms <= 0:
+            return expiry_ms
+        return expiry_ms + self.window_ms
+
+    def get(self, key: bytes, default: Any, decode: Decode) -> Step:
+        if not self.window_ms:
+            return ops.get(key, default, decode)
+        return herd_ops.get(key, default, decode, self.window_ms)
+
+    def get_many(self, keys: dict[bytes, Any], decode: Decode) -> Step:
+        if not self.window_ms:
+            return ops.get_many(keys, decode)
+        return herd_ops.get_many(keys, decode, self.window_ms)
+
+    def add(self, key: bytes, value: Encoded, expiry_ms: Expiry) -> Step:
+        return ops.add(key, value, self._extend(expiry_ms))
+
+    def set(
+        self, key: bytes, value: Encoded, expiry_ms: Expiry, nx: bool = False, xx: bool = False
+    ) -> Step:
+        return ops.set(key, value, self._extend(expiry_ms), nx=nx, xx=xx)
+
+    def set_many(self, items: list[tuple[bytes, Encoded]], expiry_ms: Expiry) -> Step:
+        return ops.set_many(items, self._extend(expiry_ms))
+
+    def touch(self, key: bytes, expiry_ms: Expiry) -> Step:
+        return ops.touch(key, self._extend(expiry_ms))
+
+    def incr(self, key: bytes, delta: int, key_name: str, check_key: bool = True) -> Step:
+        if self.window_ms:
+            # As in django-redis: a counter has no "recompute", so early
+            # refresh makes no sense for it; keep counters in another cache.
+            raise NotImplementedError(
+                "incr() and decr() are not supported with the herd (HerdClient or "
+                "OPTIONS HERD): use a cache without it for counters"
+            )
+        return ops.incr(key, delta, key_name, check_key)
+
+    def get_or_set(
+        self,
+        key: bytes,
+        default: Any,
+        expiry_ms: Expiry,
+        encode: Callable[[Any], Encoded],
+        decode: Decode,
+    ) -> Step:
+        return herd_ops.get_or_set(
+            key, default, self._extend(expiry_ms), encode, decode, self.window_ms, self.lock_ms
+        )
+
+
+def value_ops(options: HerdOptions, client: Any) -> ValueOps:
+    """The plain ``ops``, or HerdOps when the herd or the get_or_set lock is asked for."""
+    herd = options.herd or bool(getattr(client, "herd", False))
+    if not herd and options.lock_ms is None:
+        return ops
+    return HerdOps(options.window_ms if herd else 0, options.lock_ms)
+
+
+__all__ = ["HerdClient", "HerdOps", "value_ops"]

@@ -1,0 +1,134 @@
+"""The drivers of clients that spread a round trip over several nodes.
+
+Shard and Cluster clients plan each round trip with a
+:class:`~django_async_redis.client.routing.Dispatch`; the loops below send
+its batches, one per node (concurrently on the async path, each on that
+node's multiplexed connection, so auto-pipelining holds per node), and feed
+the replies back until every command has its answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable
+from typing import Any
+
+from ..config import Node
+from ..ops import Step
+from ..transport.registry import async_pool, sync_pool
+from .base import BaseClient
+from .default import payload
+from .routing import KEYLESS, Dispatch, Router, command_name
+
+
+class RoutedClient(BaseClient):
+    """A client whose every key has a place; subclasses say where."""
+
+    # Whether the servers themselves refuse a script over keys of several
+    # places (a cluster does; independent shards cannot tell).
+    servers_check_slots = False
+
+    def router(self) -> Router:
+        raise NotImplementedError
+
+    def _prepare(self) -> None:
+        """Before a round trip: make sure the routing is known (blocking)."""
+
+    async def _aprepare(self) -> None:
+        """Before a round trip: make sure the routing is known (async)."""
+
+    def _refresh_routing(self) -> None:
+        """Redirections or a failed node: learn the routing again now (blocking)."""
+
+    async def _arefresh_routing(self) -> None:
+        """Redirections or a failed node: learn the routing again now (async)."""
+
+    def _routing_stale(self) -> None:
+        """A round trip failed: the next one learns the routing first."""
+
+    @staticmethod
+    def _direct(step: Step, node: Node | None) -> bool:
+        """A pinned round trip of keyless commands only: no routing needed."""
+        return node is not None and all(command_name(c) in KEYLESS for c in step.commands)
+
+    def _round_trip(self, step: Step, node: Node | None) -> list[Any]:
+        if node is not None and self._direct(step, node):
+            pool = sync_pool(node, self._max_connections)
+            return pool.execute(payload(step.commands), len(step.commands))
+        self._prepare()
+        dispatch = Dispatch(
+            self.router(), step.commands, step.write, node, self.servers_check_slots
+        )
+        try:
+            while batches := dispatch.take():
+                if dispatch.delay:
+                    time.sleep(dispatch.delay)
+                for target, pieces in batches:
+                    data, count = dispatch.payload(pieces)
+                    try:
+                        replies = sync_pool(target, self._max_connections).execute(data, count)
+                    except Exception as error:
+                        dispatch.failed(pieces, error)
+                    else:
+                        dispatch.feed(pieces, replies)
+                if dispatch.needs_refresh:
+                    dispatch.needs_refresh = False
+                    self._refresh_routing()
+        finally:
+            if dispatch.needs_refresh:
+                self._routing_stale()
+        return dispatch.replies()
+
+    def _submit(self, step: Step, node: Node | None) -> Awaitable[list[Any]]:
+        return self._dispatch(step, node)
+
+    async def _dispatch(self, step: Step, node: Node | None) -> list[Any]:
+        if node is not None and self._direct(step, node):
+            return await _send(
+                node, self._async_connections, payload(step.commands), len(step.commands)
+            )
+        await self._aprepare()
+        dispatch = Dispatch(
+            self.router(), step.commands, step.write, node, self.servers_check_slots
+        )
+        try:
+            while batches := dispatch.take():
+                if dispatch.delay:
+                    await asyncio.sleep(dispatch.delay)
+                if len(batches) == 1:
+                    target, pieces = batches[0]
+                    try:
+                        replies = await _send(
+                            target, self._async_connections, *dispatch.payload(pieces)
+                        )
+                    except Exception as error:
+                        dispatch.failed(pieces, error)
+                    else:
+                        dispatch.feed(pieces, replies)
+                else:
+                    sends = [
+                        _send(target, self._async_connections, *dispatch.payload(pieces))
+                        for target, pieces in batches
+                    ]
+                    outcomes = await asyncio.gather(*sends, return_exceptions=True)
+                    for (_, pieces), outcome in zip(batches, outcomes, strict=True):
+                        if isinstance(outcome, BaseException):
+                            if not isinstance(outcome, Exception):
+                                raise outcome
+                            dispatch.failed(pieces, outcome)
+                        else:
+                            dispatch.feed(pieces, outcome)
+                if dispatch.needs_refresh:
+                    dispatch.needs_refresh = False
+                    await self._arefresh_routing()
+        finally:
+            if dispatch.needs_refresh:
+                self._routing_stale()
+        return dispatch.replies()
+
+
+async def _send(node: Node, size: int, data: bytes, count: int) -> list[Any]:
+    pool = async_pool(node, size)
+    connection = pool.ready_connection() or await pool.acquire()
+    return await connection.submit(data, count, node.socket_timeout)

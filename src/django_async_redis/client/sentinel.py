@@ -1,0 +1,274 @@
+"""Redis Sentinel: the primary (and replicas) of a service, found by asking sentinels.
+
+``LOCATION = "redis://SERVICE_NAME/DB"`` (``rediss://`` for TLS to the data
+nodes) and ``OPTIONS["SENTINELS"] = [(host, port), ...]``. The service's
+primary is asked for once and kept per process (shared by the sync and async
+paths and by every backend instance); a call then costs what it costs on
+DefaultClient. When the primary fails (a connection refused or lost, a
+timeout, a READONLY reply to a write from a demoted primary) the sentinels
+are asked again; a round trip that cannot have been applied (the connection
+was never made, or the server refused the write) is sent again, once, to
+the new primary. Anything else fails that call only, and the next call goes
+to whichever primary the sentinels name then: failover needs no restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import random
+import threading
+from collections.abc import Awaitable, Hashable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+from redis import exceptions as redis_errors
+
+from ..config import CacheConfig, Node
+from ..ops import Step
+from ..transport.registry import close_async_pools, sync_pool
+from ..transport.resp import Unreachable
+from .base import BaseClient, Procedure, arun_procedure, run_procedure
+from .default import DefaultClient, loop_raw_client, redis_py_kwargs, shared_raw_client
+
+if TYPE_CHECKING:
+    import redis
+    import redis.asyncio
+
+# Failures after which a round trip is known not to have been applied.
+_NOT_APPLIED = (Unreachable, redis_errors.ReadOnlyError)
+
+
+def service_name(url: str) -> str:
+    """The service in ``redis://SERVICE/DB``, with its case kept (hostnames are lowercased)."""
+    host = urlsplit(url.strip()).netloc.rpartition("@")[2]
+    name, _, port = host.rpartition(":")
+    return name if name and port.isdigit() else host
+
+
+class SentinelState:
+    """What this process knows of one service: its primary and usable replicas."""
+
+    def __init__(
+        self, service: str, sentinels: tuple[Node, ...], template: Node, replicas: bool
+    ) -> None:
+        self.service = service
+        self.sentinels = list(sentinels)
+        self.template = template
+        self.read_from_replicas = replicas
+        self.primary: Node | None = None
+        self.replicas: list[Node] = []
+        self.lock = threading.Lock()
+        self.loading: dict[asyncio.AbstractEventLoop, asyncio.Future[None]] = {}
+
+    def _data_node(self, host: Any, port: Any) -> Node:
+        host = host.decode() if isinstance(host, bytes) else str(host)
+        return dataclasses.replace(self.template, host=host, port=int(port))
+
+    def discovery(self) -> Procedure[tuple[Node, list[Node]]]:
+        """Ask each sentinel in turn; the first that names a primary is asked first next time."""
+        service = self.service.encode()
+        failures = []
+        for sentinel in list(self.sentinels):
+            ask = Step(((b"SENTINEL", b"GET-MASTER-ADDR-BY-NAME", service),), _first, write=True)
+            try:
+                address = yield ask, sentinel
+            except redis_errors.RedisError as error:
+                failures.append(f"{sentinel.address}: {error}")
+                continue
+            if not address:
+                failures.append(f"{sentinel.address}: does not know {self.service!r}")
+                continue
+            replicas: list[Node] = []
+            if self.read_from_replicas:
+                listing = Step(((b"SENTINEL", b"REPLICAS", service),), _first, write=True)
+                try:
+                    entries = yield listing, sentinel
+                except redis_errors.RedisError:
+                    entries = []
+                replicas = [self._data_node(*found) for found in _healthy_replicas(entries)]
+            self.sentinels.remove(sentinel)
+            self.sentinels.insert(0, sentinel)
+            return self._data_node(*address), replicas
+        raise redis_errors.ConnectionError(
+            f"No sentinel named a primary for {self.service!r} (" + "; ".join(failures) + ")"
+        )
+
+    def install(self, found: tuple[Node, list[Node]]) -> Node | None:
+        """Take a discovery's answer; the previous primary if it changed."""
+        previous = self.primary
+        self.primary, self.replicas = found
+        return previous if previous is not None and previous != self.primary else None
+
+
+def _first(replies: list[Any]) -> Any:
+    return replies[0]
+
+
+def _healthy_replicas(entries: list[Any]) -> list[tuple[Any, Any]]:
+    """(ip, port) of replicas the sentinel sees up and linked to their primary."""
+    found = []
+    for entry in entries or []:
+        fields = dict(zip(entry[::2], entry[1::2], strict=False))
+        flags = set(fields.get(b"flags", b"").split(b","))
+        if flags & {b"s_down", b"o_down", b"disconnected"}:
+            continue
+        if fields.get(b"master-link-status", b"ok") != b"ok":
+            continue
+        found.append((fields[b"ip"], fields[b"port"]))
+    return found
+
+
+_states: dict[Hashable, SentinelState] = {}
+_states_lock = threading.Lock()
+
+
+def sentinel_state(
+    service: str, sentinels: tuple[Node, ...], template: Node, replicas: bool
+) -> SentinelState:
+    key = (service, sentinels, template, replicas)
+    state = _states.get(key)
+    if state is None:
+        with _states_lock:
+            state = _states.setdefault(key, SentinelState(service, sentinels, template, replicas))
+    return state
+
+
+class SentinelClient(DefaultClient):
+    """The primary the sentinels name; replicas for reads with READ_FROM_REPLICAS."""
+
+    def __init__(self, config: CacheConfig) -> None:
+        BaseClient.__init__(self, config)
+        if not config.sentinels:
+            raise ImproperlyConfigured(
+                "SentinelClient needs OPTIONS['SENTINELS'], a list of (host, port) pairs; "
+                f"LOCATION {config.locations[0]!r} names the service, not a server"
+            )
+        if len(config.nodes) != 1:
+            raise ImproperlyConfigured(
+                "With Sentinel, LOCATION is one URL naming the service, e.g. "
+                f"'redis://mymaster/0', not {list(config.locations)!r}"
+            )
+        template = config.nodes[0]
+        if template.unix_path:
+            raise ImproperlyConfigured("With Sentinel, LOCATION is redis://SERVICE/DB, not unix://")
+        self._service = service_name(config.locations[0])
+        self._state = sentinel_state(
+            self._service, config.sentinels, template, bool(config.read_from_replicas)
+        )
+
+    def node_for(self, write: bool) -> Node:
+        state = self._state
+        primary = state.primary
+        if primary is None:
+            raise redis_errors.ConnectionError(f"The primary of {self._service!r} is not known")
+        if write or not state.replicas:
+            return primary
+        return random.choice(state.replicas)
+
+    @property
+    def nodes(self) -> list[Node]:
+        state = self._state
+        known = [state.primary] if state.primary is not None else []
+        return [*known, *state.replicas, *state.sentinels]
+
+    # finding the primary --------------------------------------------------------
+
+    def _round_trip(self, step: Step, node: Node | None) -> list[Any]:
+        if node is None and self._state.primary is None:
+            self._discover()
+        return super()._round_trip(step, node)
+
+    def _submit(self, step: Step, node: Node | None) -> Awaitable[list[Any]]:
+        if node is None and self._state.primary is None:
+            return self._discover_then_submit(step)
+        return super()._submit(step, node)
+
+    async def _discover_then_submit(self, step: Step) -> list[Any]:
+        await self._adiscover()
+        return await super()._submit(step, None)
+
+    def _discover(self) -> None:
+        state = self._state
+        with state.lock:
+            if state.primary is None:  # another thread may have found it meanwhile
+                replaced = state.install(run_procedure(self, state.discovery()))
+                if replaced is not None:
+                    sync_pool(replaced, self._max_connections).disconnect()
+
+    async def _adiscover(self) -> None:
+        state = self._state
+        loop = asyncio.get_running_loop()
+        pending = state.loading.get(loop)
+        if pending is not None and not pending.done():
+            await asyncio.shield(pending)
+            return
+        future = state.loading[loop] = loop.create_future()
+        try:
+            replaced = state.install(await arun_procedure(self, state.discovery()))
+        except Exception as error:
+            future.set_exception(error)
+            future.exception()
+            raise
+        finally:
+            if not future.done():
+                future.set_result(None)
+            state.loading.pop(loop, None)
+        if replaced is not None:
+            sync_pool(replaced, self._max_connections).disconnect()
+            await close_async_pools([replaced])
+
+    def _forget_primary(self, error: Exception, attempt: int) -> bool:
+        """Forget the failed primary; True when the round trip may be sent again."""
+        self._state.primary = None
+        return attempt == 1 and isinstance(error, _NOT_APPLIED)
+
+    def _recover(self, error: Exception, attempt: int) -> bool:
+        if not self._forget_primary(error, attempt):
+            return False
+        self._discover()
+        return True
+
+    async def _arecover(self, error: Exception, attempt: int) -> bool:
+        if not self._forget_primary(error, attempt):
+            return False
+        await self._adiscover()
+        return True
+
+    # raw redis-py clients --------------------------------------------------------
+
+    def _sentinel_args(self) -> tuple[list[tuple[str, int]], dict[str, Any], dict[str, Any]]:
+        sentinels = self.config.sentinels
+        data = redis_py_kwargs(self._state.template)
+        for key in ("host", "port", "unix_socket_path"):
+            data.pop(key, None)
+        own = redis_py_kwargs(sentinels[0])
+        for key in ("host", "port", "db", "unix_socket_path"):
+            own.pop(key, None)
+        return [(node.host, node.port) for node in sentinels], own, data
+
+    def raw_client(self, write: bool = True, key: bytes | None = None) -> redis.Redis:
+        """A redis-py client that follows the service's primary (or a replica) by itself."""
+        import redis.sentinel
+
+        def build() -> redis.Redis:
+            addresses, own, data = self._sentinel_args()
+            sentinel = redis.sentinel.Sentinel(addresses, sentinel_kwargs=own, **data)
+            return (
+                sentinel.master_for(self._service) if write else sentinel.slave_for(self._service)
+            )
+
+        return shared_raw_client(("redis.sentinel", self._state, write), build)
+
+    def async_raw_client(self, write: bool = True, key: bytes | None = None) -> redis.asyncio.Redis:
+        import redis.asyncio.sentinel
+
+        def build() -> redis.asyncio.Redis:
+            addresses, own, data = self._sentinel_args()
+            sentinel = redis.asyncio.sentinel.Sentinel(addresses, sentinel_kwargs=own, **data)
+            if write:
+                return sentinel.master_for(self._service)
+            return sentinel.slave_for(self._service)
+
+        return loop_raw_client(("redis.asyncio.sentinel", id(self._state), write), build)
