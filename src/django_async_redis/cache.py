@@ -31,8 +31,9 @@ from django.utils.module_loading import import_string
 from redis import exceptions as redis_errors
 
 from . import ops
+from .client.herd import ValueOps, value_ops
 from .codec import build_codec
-from .config import parse_config
+from .config import parse_config, parse_herd_options
 from .structures import HashesMixin, ListsMixin, SetsMixin, SortedSetsMixin
 
 if TYPE_CHECKING:
@@ -110,6 +111,8 @@ class RedisCache(SetsMixin, HashesMixin, SortedSetsMixin, ListsMixin, BaseCache)
                 f"CLIENT_CLASS {self._config.client_class!r} cannot be imported: {exc}"
             ) from exc
         self._client: BaseClient = client_class(self._config)
+        # The stock value operations, or the herd's / get_or_set lock's (client/herd.py).
+        self._values: ValueOps = value_ops(parse_herd_options(self._config.options), self._client)
         self._custom_validation = type(self).validate_key is not BaseCache.validate_key
         self._stock_make_key = type(self).make_key is BaseCache.make_key
         self._ignore_exceptions = self._config.ignore_exceptions
@@ -190,27 +193,29 @@ class RedisCache(SetsMixin, HashesMixin, SortedSetsMixin, ListsMixin, BaseCache)
     # operation builders shared by both APIs ---------------------------------
 
     def _get(self, key: Any, default: Any, version: int | None) -> ops.Step:
-        return ops.get(self._key(key, version), default, self._decode)
+        return self._values.get(self._key(key, version), default, self._decode)
 
     def _add(self, key: Any, value: Any, timeout: Any, version: int | None) -> ops.Step:
-        return ops.add(self._key(key, version), self._encode(value), self._expiry_ms(timeout))
+        return self._values.add(
+            self._key(key, version), self._encode(value), self._expiry_ms(timeout)
+        )
 
     def _set(
         self, key: Any, value: Any, timeout: Any, version: int | None, nx: bool, xx: bool
     ) -> ops.Step:
-        return ops.set(
+        return self._values.set(
             self._key(key, version), self._encode(value), self._expiry_ms(timeout), nx=nx, xx=xx
         )
 
     def _get_many(self, keys: Iterable[Any], version: int | None) -> ops.Step | None:
         by_redis_key = {self._key(key, version): key for key in keys}
-        return ops.get_many(by_redis_key, self._decode) if by_redis_key else None
+        return self._values.get_many(by_redis_key, self._decode) if by_redis_key else None
 
     def _set_many(
         self, data: Mapping[Any, Any], timeout: Any, version: int | None
     ) -> ops.Step | None:
         items = [(self._key(key, version), self._encode(value)) for key, value in data.items()]
-        return ops.set_many(items, self._expiry_ms(timeout)) if items else None
+        return self._values.set_many(items, self._expiry_ms(timeout)) if items else None
 
     def _delete_many(self, keys: Iterable[Any], version: int | None) -> ops.Step | None:
         redis_keys = [self._key(key, version) for key in keys]
@@ -219,10 +224,11 @@ class RedisCache(SetsMixin, HashesMixin, SortedSetsMixin, ListsMixin, BaseCache)
     def _incr(self, key: Any, delta: int, version: int | None, ignore_key_check: bool) -> ops.Step:
         if isinstance(delta, bool) or not isinstance(delta, int):
             raise TypeError(f"delta must be an int, not {delta!r}")
-        return ops.incr(self._key(key, version), delta, str(key), check_key=not ignore_key_check)
+        redis_key = self._key(key, version)
+        return self._values.incr(redis_key, delta, str(key), check_key=not ignore_key_check)
 
     def _get_or_set(self, key: Any, default: Any, timeout: Any, version: int | None) -> ops.Step:
-        return ops.get_or_set(
+        return self._values.get_or_set(
             self._key(key, version), default, self._expiry_ms(timeout), self._encode, self._decode
         )
 
@@ -257,8 +263,11 @@ class RedisCache(SetsMixin, HashesMixin, SortedSetsMixin, ListsMixin, BaseCache)
         """Store ``value``; with ``nx``/``xx`` only if the key is absent/present. True if stored."""
         return bool(self._run(self._set(key, value, timeout, version, nx, xx), False))
 
+    def _touch(self, key: Any, timeout: Any, version: int | None) -> ops.Step:
+        return self._values.touch(self._key(key, version), self._expiry_ms(timeout))
+
     def touch(self, key: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None) -> bool:
-        return bool(self._run(ops.touch(self._key(key, version), self._expiry_ms(timeout)), False))
+        return bool(self._run(self._touch(key, timeout, version), False))
 
     def delete(self, key: Any, version: int | None = None) -> bool:
         return bool(self._run(ops.delete(self._key(key, version)), False))
@@ -298,10 +307,10 @@ class RedisCache(SetsMixin, HashesMixin, SortedSetsMixin, ListsMixin, BaseCache)
         step = self._set_many(data, timeout, version)
         return self._run(step, list(data)) if step else []
 
-    def delete_many(self, keys: Iterable[Any], version: int | None = None) -> None:
+    def delete_many(self, keys: Iterable[Any], version: int | None = None) -> int | None:  # type: ignore[override]
+        """Delete ``keys``; how many existed (as django-redis); None for no keys (as Django)."""
         step = self._delete_many(keys, version)
-        if step:
-            self._run(step)
+        return self._run(step) if step else None
 
     def clear(self) -> bool:  # type: ignore[override]
         """Empty the whole Redis database (FLUSHDB), not only this cache's keys."""
@@ -343,8 +352,7 @@ class RedisCache(SetsMixin, HashesMixin, SortedSetsMixin, ListsMixin, BaseCache)
     async def atouch(
         self, key: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None
     ) -> bool:
-        step = ops.touch(self._key(key, version), self._expiry_ms(timeout))
-        return bool(await self._arun(step, False))
+        return bool(await self._arun(self._touch(key, timeout, version), False))
 
     async def adelete(self, key: Any, version: int | None = None) -> bool:
         return bool(await self._arun(ops.delete(self._key(key, version)), False))
@@ -384,10 +392,9 @@ class RedisCache(SetsMixin, HashesMixin, SortedSetsMixin, ListsMixin, BaseCache)
         step = self._set_many(data, timeout, version)
         return await self._arun(step, list(data)) if step else []
 
-    async def adelete_many(self, keys: Iterable[Any], version: int | None = None) -> None:
+    async def adelete_many(self, keys: Iterable[Any], version: int | None = None) -> int | None:  # type: ignore[override]
         step = self._delete_many(keys, version)
-        if step:
-            await self._arun(step)
+        return await self._arun(step) if step else None
 
     async def aclear(self) -> bool:  # type: ignore[override]
         """Empty the whole Redis database (FLUSHDB), not only this cache's keys."""
@@ -421,6 +428,8 @@ class RedisCache(SetsMixin, HashesMixin, SortedSetsMixin, ListsMixin, BaseCache)
         return await self._arun(step)
 
     def _expire(self, key: Any, amount: Any, version: int | None, ms: bool) -> ops.Step:
+        if amount is DEFAULT_TIMEOUT:  # the cache's TIMEOUT, as django-redis; None: forever
+            return ops.touch(self._key(key, version), self._expiry_ms(amount))
         if isinstance(amount, timedelta):
             amount = amount.total_seconds() * (1000 if ms else 1)
         if isinstance(amount, bool) or not isinstance(amount, (int, float)):

@@ -178,7 +178,8 @@ def delete(key: bytes) -> Step:
 
 
 def delete_many(keys: list[bytes]) -> Step:
-    return Step(((b"DEL", *keys),), lambda replies: None, write=True)
+    """Delete ``keys``; the result is how many existed."""
+    return Step(((b"DEL", *keys),), lambda replies: int(replies[0]), write=True)
 
 
 def clear() -> Everywhere:
@@ -189,24 +190,37 @@ def clear() -> Everywhere:
     )
 
 
-# Increment only a key that exists, atomically, in one round trip.
+# Increment only a key that exists, atomically, in one round trip. The sum is
+# read back with GET: Lua holds INCRBY's answer as a double, exact only up to
+# 2**53, so returning it would corrupt large counters (2**63 - 1 came back
+# as -2**63).
 _INCR_EXISTING = (
-    b"if redis.call('EXISTS', KEYS[1]) == 1 then "
-    b"return redis.call('INCRBY', KEYS[1], ARGV[1]) end return nil"
+    b"if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('INCRBY', KEYS[1], ARGV[1]) "
+    b"return redis.call('GET', KEYS[1]) end return nil"
 )
 
 
 def incr(key: bytes, delta: int, key_name: str, check_key: bool = True) -> Step:
-    """Add ``delta`` to an integer value; a missing key raises ValueError unless unchecked."""
-    if not check_key:
-        return Step(((b"INCRBY", key, delta),), lambda replies: replies[0], write=True)
+    """Add ``delta`` to an integer value; a missing key raises ValueError unless unchecked.
 
-    def then(replies: list[Any]) -> int:
-        if replies[0] is None:
+    Past 64 bits (either number) Redis refuses; the step then continues with
+    ``counters.big_incr``, one more round trip that is just as atomic.
+    """
+
+    def then(replies: list[Any]) -> Any:
+        reply = replies[0]
+        if isinstance(reply, Exception):
+            from .counters import big_incr, out_of_range
+
+            if out_of_range(reply):
+                return big_incr(key, delta, key_name, check_key)
+            raise reply
+        if reply is None:
             raise ValueError(f"Key '{key_name}' not found.")
-        return int(replies[0])
+        return int(reply)
 
-    return Step(((b"EVAL", _INCR_EXISTING, 1, key, delta),), then, write=True)
+    command = (b"EVAL", _INCR_EXISTING, 1, key, delta) if check_key else (b"INCRBY", key, delta)
+    return Step((command,), then, write=True, errors_as_values=True)
 
 
 def get_or_set(
