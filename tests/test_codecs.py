@@ -211,7 +211,7 @@ def test_short_values_stay_uncompressed(compressor: type[BaseCompressor]) -> Non
     assert instance.compress(short) == short
     assert instance.compress(b"") == b""
     c = Codec(PickleSerializer({}), instance)
-    assert c.encode("hi") == pickle.dumps("hi", -1)
+    assert c.encode("hi") == pickle.dumps("hi", pickle.DEFAULT_PROTOCOL)
 
 
 @pytest.mark.parametrize("compressor", REAL_COMPRESSORS, ids=lambda c: c.__name__)
@@ -344,9 +344,9 @@ def test_pickle_version(version: Any) -> None:
     assert s.loads(s.dumps({"a": (1, 2)})) == {"a": (1, 2)}
 
 
-def test_pickle_version_defaults_to_highest() -> None:
+def test_pickle_version_defaults_to_djangos_and_django_redis() -> None:
     s = PickleSerializer({})
-    assert s.dumps("x") == pickle.dumps("x", pickle.HIGHEST_PROTOCOL)
+    assert s.dumps("x") == pickle.dumps("x", pickle.DEFAULT_PROTOCOL)
 
 
 @pytest.mark.parametrize(
@@ -371,7 +371,7 @@ def test_build_codec_defaults() -> None:
     c = build_codec({})
     assert type(c.serializer) is PickleSerializer
     assert type(c.compressor) is IdentityCompressor
-    assert c.encode({"a": 1}) == pickle.dumps({"a": 1}, -1)
+    assert c.encode({"a": 1}) == pickle.dumps({"a": 1}, pickle.DEFAULT_PROTOCOL)
 
 
 def test_build_codec_reads_options() -> None:

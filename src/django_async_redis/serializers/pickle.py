@@ -13,14 +13,17 @@ from django_async_redis.serializers.base import BaseSerializer
 class PickleSerializer(BaseSerializer):
     """The default serializer: round-trips anything picklable.
 
-    OPTIONS["PICKLE_VERSION"] picks the protocol; -1, the default, means the
-    highest this Python supports. Pin a lower one while processes running an
-    older Python still read the same cache.
+    OPTIONS["PICKLE_VERSION"] picks the protocol; -1 means the highest this
+    Python supports. The default is pickle.DEFAULT_PROTOCOL, as in django-redis:
+    set and sorted-set members are matched by their bytes, so only the same
+    protocol finds (SISMEMBER, SREM, ZSCORE) a member django-redis wrote.
+    Pin a lower one while processes running an older Python still read the
+    same cache.
     """
 
     def __init__(self, options: dict[str, Any]) -> None:
         super().__init__(options)
-        self.protocol = _protocol(options.get("PICKLE_VERSION", -1))
+        self.protocol = _protocol(options.get("PICKLE_VERSION", pickle.DEFAULT_PROTOCOL))
 
     def dumps(self, value: Any) -> bytes:
         return pickle.dumps(value, self.protocol)
