@@ -139,6 +139,9 @@ def start_cluster(primaries: int = 3, replicas_per_primary: int = 1) -> Cluster:
             with replica.client() as raw:
                 raw.execute_command("CLUSTER", "REPLICATE", primary_id)
         wait_until(cluster.state_ok, "cluster_state:ok")
+        wait_until(
+            lambda: _slots_list_replicas(cluster, replicas_per_primary), "CLUSTER SLOTS to agree"
+        )
         for replica in cluster.replicas:
             wait_until(
                 lambda replica=replica: (
@@ -151,6 +154,18 @@ def start_cluster(primaries: int = 3, replicas_per_primary: int = 1) -> Cluster:
         for server in started:
             server.stop()
         raise
+
+
+def _slots_list_replicas(cluster: Cluster, replicas_per_primary: int) -> bool:
+    """Every node's CLUSTER SLOTS names each range's primary and all its replicas."""
+    for server in cluster.all:
+        with server.client() as raw:
+            ranges = raw.execute_command("CLUSTER", "SLOTS")
+        if len(ranges) != len(cluster.primaries):
+            return False
+        if any(len(entry) - 3 < replicas_per_primary for entry in ranges):
+            return False
+    return True
 
 
 def _knows(server: servers.Server, node_id: str) -> bool:

@@ -30,6 +30,9 @@ SLOTS = 16384
 # Loading the map again more often than this gains nothing: under a slot
 # migration every task would otherwise reload it for every MOVED it meets.
 MIN_RELOAD_INTERVAL = 0.1
+# A map is also reloaded when this old, so replicas added (and nodes moved)
+# since it was loaded come into use without any error having pointed at them.
+MAX_MAP_AGE = 30.0
 
 
 class SlotMap:
@@ -113,9 +116,10 @@ class ClusterState:
         ] = weakref.WeakKeyDictionary()
 
     def needs_load(self) -> bool:
-        return self.map is None or (
-            self.stale and time.monotonic() - self.loaded_at >= MIN_RELOAD_INTERVAL
-        )
+        if self.map is None:
+            return True
+        age = time.monotonic() - self.loaded_at
+        return age >= MAX_MAP_AGE or (self.stale and age >= MIN_RELOAD_INTERVAL)
 
     def candidates(self) -> list[Node]:
         """Whom to ask for the map: the known primaries, then replicas, then the seeds."""
