@@ -165,3 +165,21 @@ def test_the_seed_projects_plain_values(flushed_redis: redis.Redis) -> None:
         ours.set(f"ours:{name}", value)
         assert _seed_decode(flushed_redis.get(f"seed:1:ours:{name}")) == value, name
     assert ours.incr("int") == 43
+
+
+def test_herd_clients_both_ways(flushed_redis: redis.Redis) -> None:
+    url = servers.session_server().url()
+    params = {"KEY_PREFIX": "warm"}
+    ours = RedisCache(url, {**params, "OPTIONS": {"CLIENT_CLASS": HERD_OURS}})
+    theirs = DjangoRedisCache(url, {**params, "OPTIONS": {"CLIENT_CLASS": HERD_THEIRS}})
+    value = {"rows": [1, 2, 3]}
+    theirs.set("k", value, timeout=300)  # stored as django-redis's packed tuple
+    assert ours.get("k") == value
+    assert ours.get_many(["k"]) == {"k": value}
+    assert ours.get_or_set("k", "recomputed") == value
+    ours.set("mine", value, timeout=300)  # plain bytes, with the window in the TTL
+    assert theirs.get("mine") == value
+
+
+HERD_OURS = "django_async_redis.client.HerdClient"
+HERD_THEIRS = "django_redis.client.HerdClient"

@@ -56,12 +56,42 @@ class ValueOps(Protocol):
     ) -> Step: ...
 
 
+def _django_redis_unpacking(decode: Decode) -> Decode:
+    """``decode``, which also unwraps what django-redis's HerdClient stored.
+
+    It pickles (marker, value, soft expiry) tuples; read back here they give
+    the value, so a cache switched from its HerdClient to ours stays warm
+    (unpickling them needs django-redis importable until they have expired).
+    """
+
+    def decoded(data: bytes) -> Any:
+        value = decode(data)
+        if (
+            type(value) is tuple
+            and len(value) == 3
+            and type(value[0]).__module__ == "django_redis.client.herd"
+        ):
+            return value[1]
+        return value
+
+    return decoded
+
+
 class HerdOps:
     """Value operations with the herd window and/or the get_or_set lock."""
 
     def __init__(self, window_ms: int, lock_ms: int | None) -> None:
         self.window_ms = window_ms
         self.lock_ms = lock_ms
+        self._unpacking: dict[Decode, Decode] = {}
+
+    def _decode(self, decode: Decode) -> Decode:
+        if not self.window_ms:
+            return decode
+        wrapped = self._unpacking.get(decode)
+        if wrapped is None:
+            wrapped = self._unpacking[decode] = _django_redis_unpacking(decode)
+        return wrapped
 
     def _extend(self, expiry_ms: Expiry) -> Expiry:
         # Kept for the window beyond its timeout, so late readers still get it.
@@ -72,12 +102,12 @@ class HerdOps:
     def get(self, key: bytes, default: Any, decode: Decode) -> Step:
         if not self.window_ms:
             return ops.get(key, default, decode)
-        return herd_ops.get(key, default, decode, self.window_ms)
+        return herd_ops.get(key, default, self._decode(decode), self.window_ms)
 
     def get_many(self, keys: dict[bytes, Any], decode: Decode) -> Step:
         if not self.window_ms:
             return ops.get_many(keys, decode)
-        return herd_ops.get_many(keys, decode, self.window_ms)
+        return herd_ops.get_many(keys, self._decode(decode), self.window_ms)
 
     def add(self, key: bytes, value: Encoded, expiry_ms: Expiry) -> Step:
         return ops.add(key, value, self._extend(expiry_ms))
@@ -112,7 +142,13 @@ class HerdOps:
         decode: Decode,
     ) -> Step:
         return herd_ops.get_or_set(
-            key, default, self._extend(expiry_ms), encode, decode, self.window_ms, self.lock_ms
+            key,
+            default,
+            self._extend(expiry_ms),
+            encode,
+            self._decode(decode),
+            self.window_ms,
+            self.lock_ms,
         )
 
 
