@@ -129,3 +129,48 @@ def test_herd_client_refuses_incr(flushed_redis: redis.Redis) -> None:
             await cache.aincr("n")
 
     asyncio.run(scenario())
+
+
+STRUCTURE_CALLS: list[tuple[str, tuple[object, ...]]] = [
+    ("sadd", ("s", 1)),
+    ("smembers", ("s",)),
+    ("sinter", ("a", "b")),
+    ("sscan", ("s",)),
+    ("hset", ("h", "f", 1)),
+    ("hgetall", ("h",)),
+    ("zadd", ("z", {"m": 1})),
+    ("zrange", ("z", 0, -1)),
+    ("lpush", ("l", 1)),
+    ("lrange", ("l", 0, -1)),
+]
+
+
+@pytest.mark.parametrize(("method", "args"), STRUCTURE_CALLS, ids=[c[0] for c in STRUCTURE_CALLS])
+def test_structures_ignore_exceptions_like_django_redis(method: str, args: tuple) -> None:
+    from tests.test_errors import build, dead_url
+
+    cache = build(dead_url(), IGNORE_EXCEPTIONS=True)
+    assert getattr(cache, method)(*args) is None
+
+    async def call() -> object:
+        return await getattr(cache, "a" + method)(*args)
+
+    assert asyncio.run(call()) is None
+    strict = build(dead_url())
+    with pytest.raises(redis.ConnectionError):
+        getattr(strict, method)(*args)
+
+
+def test_scan_iterators_and_herd_ignore_exceptions() -> None:
+    from tests.test_errors import build, dead_url
+
+    cache = build(dead_url(), IGNORE_EXCEPTIONS=True, HERD=True, STAMPEDE_LOCK=True)
+    assert list(cache.sscan_iter("s")) == []
+    assert cache.get("k", "fallback") == "fallback"
+    assert cache.get_or_set("k", lambda: "computed") == "computed"
+
+    async def scenario() -> None:
+        assert [m async for m in cache.asscan_iter("s")] == []
+        assert await cache.aget_or_set("k", lambda: "computed") == "computed"
+
+    asyncio.run(scenario())
