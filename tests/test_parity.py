@@ -174,3 +174,31 @@ def test_scan_iterators_and_herd_ignore_exceptions() -> None:
         assert await cache.aget_or_set("k", lambda: "computed") == "computed"
 
     asyncio.run(scenario())
+
+
+# Where our signature differs from django-redis's DefaultClient (its ``client``
+# argument aside); docs/django-redis-compat.md says how.
+KNOWN_SIGNATURE_DIFFERENCES = {"delete", "delete_pattern", "keys", "iter_keys", "close"}
+
+
+def test_every_django_redis_method_exists_with_its_arguments() -> None:
+    import inspect
+
+    from django_redis.cache import RedisCache as DjangoRedisCache
+    from django_redis.client import DefaultClient as DjangoRedisClient
+
+    from django_async_redis.cache import RedisCache
+
+    public = [name for name, value in vars(DjangoRedisCache).items() if callable(value)]
+    public = [name for name in public if not name.startswith("_")]
+    assert len(public) > 60
+    for name in public:
+        assert hasattr(RedisCache, name), name
+        twin = {"lock": "alock", "iter_keys": "aiter_keys", "sscan_iter": "asscan_iter"}
+        assert hasattr(RedisCache, twin.get(name, "a" + name)), name
+        reference = getattr(DjangoRedisClient, name, None)
+        if reference is None or name in KNOWN_SIGNATURE_DIFFERENCES:
+            continue
+        theirs = [p for p in inspect.signature(reference).parameters if p not in ("self", "client")]
+        ours = [p for p in inspect.signature(getattr(RedisCache, name)).parameters if p != "self"]
+        assert ours == theirs, name
