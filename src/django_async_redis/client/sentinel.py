@@ -18,6 +18,7 @@ import asyncio
 import dataclasses
 import random
 import threading
+import time
 from collections.abc import Awaitable, Hashable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -27,10 +28,10 @@ from redis import exceptions as redis_errors
 
 from ..config import CacheConfig, Node
 from ..ops import Step
-from ..transport.registry import close_async_pools, sync_pool
+from ..transport.registry import close_async_pools, loop_resources, sync_pool
 from ..transport.resp import Unreachable
 from .base import BaseClient, Procedure, arun_procedure, run_procedure
-from .default import DefaultClient, loop_raw_client, redis_py_kwargs, shared_raw_client
+from .default import DefaultClient, redis_py_kwargs, shared_raw_client
 
 if TYPE_CHECKING:
     import redis
@@ -38,6 +39,15 @@ if TYPE_CHECKING:
 
 # Failures after which a round trip is known not to have been applied.
 _NOT_APPLIED = (Unreachable, redis_errors.ReadOnlyError)
+
+# How old the sentinels' answer may get before they are asked again. After a
+# failover the sentinels name the new primary within about a second, but the
+# old one may go on accepting writes (which the resync then throws away) for
+# ten seconds or more before it is demoted and refuses them (measured on
+# Redis 7 with SENTINEL FAILOVER: promoted after 1.1 s, demoted after 11.2 s).
+# Asking again every second bounds that window; a failed re-check keeps the
+# primary we know.
+RECHECK_INTERVAL = 1.0
 
 
 def service_name(url: str) -> str:
@@ -59,6 +69,7 @@ class SentinelState:
         self.read_from_replicas = replicas
         self.primary: Node | None = None
         self.replicas: list[Node] = []
+        self.checked_at = 0.0
         self.lock = threading.Lock()
         self.loading: dict[asyncio.AbstractEventLoop, asyncio.Future[None]] = {}
 
@@ -95,10 +106,14 @@ class SentinelState:
             f"No sentinel named a primary for {self.service!r} (" + "; ".join(failures) + ")"
         )
 
+    def needs_check(self) -> bool:
+        return self.primary is None or time.monotonic() - self.checked_at >= RECHECK_INTERVAL
+
     def install(self, found: tuple[Node, list[Node]]) -> Node | None:
         """Take a discovery's answer; the previous primary if it changed."""
         previous = self.primary
         self.primary, self.replicas = found
+        self.checked_at = time.monotonic()
         return previous if previous is not None and previous != self.primary else None
 
 
@@ -176,12 +191,12 @@ class SentinelClient(DefaultClient):
     # finding the primary --------------------------------------------------------
 
     def _round_trip(self, step: Step, node: Node | None) -> list[Any]:
-        if node is None and self._state.primary is None:
+        if node is None and self._state.needs_check():
             self._discover()
         return super()._round_trip(step, node)
 
     def _submit(self, step: Step, node: Node | None) -> Awaitable[list[Any]]:
-        if node is None and self._state.primary is None:
+        if node is None and self._state.needs_check():
             return self._discover_then_submit(step)
         return super()._submit(step, node)
 
@@ -190,27 +205,45 @@ class SentinelClient(DefaultClient):
         return await super()._submit(step, None)
 
     def _discover(self) -> None:
+        """Ask the sentinels (one thread at a time); the others go on with the known primary."""
         state = self._state
-        with state.lock:
-            if state.primary is None:  # another thread may have found it meanwhile
+        known = state.primary is not None
+        if not state.lock.acquire(blocking=not known):
+            return
+        try:
+            if not state.needs_check():  # another thread asked meanwhile
+                return
+            try:
                 replaced = state.install(run_procedure(self, state.discovery()))
-                if replaced is not None:
-                    sync_pool(replaced, self._max_connections).disconnect()
+            except redis_errors.RedisError:
+                if state.primary is None:
+                    raise
+                state.checked_at = time.monotonic()  # keep what we know; ask again later
+                return
+        finally:
+            state.lock.release()
+        if replaced is not None:
+            sync_pool(replaced, self._max_connections).disconnect()
 
     async def _adiscover(self) -> None:
+        """Ask the sentinels once per loop, however many tasks need the answer."""
         state = self._state
         loop = asyncio.get_running_loop()
         pending = state.loading.get(loop)
         if pending is not None and not pending.done():
-            await asyncio.shield(pending)
+            if state.primary is None:
+                await asyncio.shield(pending)
             return
         future = state.loading[loop] = loop.create_future()
         try:
             replaced = state.install(await arun_procedure(self, state.discovery()))
-        except Exception as error:
-            future.set_exception(error)
-            future.exception()
-            raise
+        except redis_errors.RedisError as error:
+            if state.primary is None:
+                future.set_exception(error)
+                future.exception()
+                raise
+            state.checked_at = time.monotonic()
+            return
         finally:
             if not future.done():
                 future.set_result(None)
@@ -262,13 +295,24 @@ class SentinelClient(DefaultClient):
         return shared_raw_client(("redis.sentinel", self._state, write), build)
 
     def async_raw_client(self, write: bool = True, key: bytes | None = None) -> redis.asyncio.Redis:
+        """A redis-py asyncio client for the running loop that follows the primary by itself."""
         import redis.asyncio.sentinel
 
-        def build() -> redis.asyncio.Redis:
+        resources = loop_resources()
+        key_ = ("redis.asyncio.sentinel", id(self._state), write)
+        client: redis.asyncio.Redis | None = resources.extras.get(key_)
+        if client is None:
             addresses, own, data = self._sentinel_args()
             sentinel = redis.asyncio.sentinel.Sentinel(addresses, sentinel_kwargs=own, **data)
-            if write:
-                return sentinel.master_for(self._service)
-            return sentinel.slave_for(self._service)
+            made = (
+                sentinel.master_for(self._service) if write else sentinel.slave_for(self._service)
+            )
 
-        return loop_raw_client(("redis.asyncio.sentinel", id(self._state), write), build)
+            async def close() -> None:
+                # The sentinels' own connections too, or they outlive the loop.
+                await made.aclose()
+                for asked in sentinel.sentinels:
+                    await asked.aclose()
+
+            client = resources.add_extra(key_, made, close)
+        return client
