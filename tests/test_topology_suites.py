@@ -9,6 +9,7 @@ independent shard servers, all started by the harness (``tests/topologies.py``).
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, ClassVar
 
 import pytest
@@ -109,3 +110,40 @@ class ClusterCacheEngineSessionTests(_SessionsOnTopology, django_session_tests.C
 
 class ShardCacheEngineSessionTests(_SessionsOnTopology, django_session_tests.CacheSessionTests):
     topology = "shard"
+
+
+@pytest.mark.parametrize("topology", topologies.TOPOLOGIES)
+def test_log_out_everywhere_on_every_topology(topology: str) -> None:
+    """A user's sessions (keys on several nodes, one index key) listed and ended."""
+    from django.contrib.auth import SESSION_KEY
+    from django.test import override_settings
+
+    from django_async_redis import sessions
+
+    with override_settings(CACHES={"default": topologies.cache_settings(topology)}):
+        caches["default"].clear()
+        stores = []
+        for _ in range(6):
+            store = SessionStore()
+            store[SESSION_KEY] = "42"
+            store.save()
+            stores.append(store)
+        other = SessionStore()
+        other[SESSION_KEY] = "7"
+        other.save()
+        live = sessions.user_sessions(42)
+        assert sorted(s.session_key for s in live) == sorted(s.session_key for s in stores)
+        kept = stores[0].session_key
+        assert sessions.end_user_sessions(42, keep=kept) == 5
+        assert [s.session_key for s in sessions.user_sessions(42)] == [kept]
+        assert all(not SessionStore().exists(s.session_key) for s in stores[1:])
+
+        async def asynchronously() -> int:
+            listed = await sessions.auser_sessions("42")
+            assert [s.session_key for s in listed] == [kept]
+            return await sessions.aend_user_sessions("42")
+
+        assert asyncio.run(asynchronously()) == 1
+        assert not SessionStore().exists(kept)
+        assert SessionStore().exists(other.session_key)
+        caches["default"].clear()
