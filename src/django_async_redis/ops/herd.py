@@ -77,7 +77,7 @@ def get_or_set(
 ) -> Step:
     """get_or_set with the herd window and, when ``lock_ms`` is given, one computer per key."""
     lock_key = key + LOCK_SUFFIX
-    token = os.urandom(16).hex().encode()
+    token = b""  # made only when the lock is tried: hits should cost nothing extra
 
     def compute() -> Any:
         return default() if callable(default) else default
@@ -90,7 +90,7 @@ def get_or_set(
         else:
             commands = [_set(key, encode(value), expiry_ms)]
         if holding:
-            commands.append((b"EVAL", RELEASE_SCRIPT, 1, lock_key, token))
+            commands.append(_release(lock_key, token))
 
         def then(replies: list[Any]) -> Any:
             if stale is _MISSING and replies[1] is not None:
@@ -105,7 +105,7 @@ def get_or_set(
         except BaseException as error:
             if not holding:
                 raise
-            return Step([(b"EVAL", RELEASE_SCRIPT, 1, lock_key, token)], _raise(error), write=True)
+            return Step([_release(lock_key, token)], _raise(error), write=True)
         return store(value, stale, holding)
 
     def on_read(replies: list[Any]) -> Any:
@@ -117,6 +117,8 @@ def get_or_set(
             stale = decode(data)
         if lock_ms is None:
             return compute_and_store(stale, holding=False)
+        nonlocal token
+        token = os.urandom(16).hex().encode()
         lock = (b"SET", lock_key, token, b"NX", b"PX", lock_ms)
         return Step([lock, (b"GET", key)], lambda r: on_lock(r, stale), write=True)
 
@@ -126,7 +128,7 @@ def get_or_set(
             # Stored by another caller between our two reads.
             if holding:
                 return Step(
-                    [(b"EVAL", RELEASE_SCRIPT, 1, lock_key, token)],
+                    [_release(lock_key, token)],
                     lambda r: decode(replies[1]),
                     write=True,
                 )
@@ -160,6 +162,10 @@ def _set(key: bytes, value: Encoded, expiry_ms: Expiry) -> tuple[Any, ...]:
     if expiry_ms <= 0:
         return (b"DEL", key)
     return (b"SET", key, value, b"PX", expiry_ms)
+
+
+def _release(lock_key: bytes, token: bytes) -> tuple[Any, ...]:
+    return (b"EVAL", RELEASE_SCRIPT, 1, lock_key, token)
 
 
 def _raise(error: BaseException) -> Callable[[list[Any]], Any]:
