@@ -8,14 +8,21 @@ refused with a CROSSSLOT error that names them and suggests the tag.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import inspect
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import redis
 
 from django_async_redis.cache import RedisCache
-from tests import topologies
+from tests import (
+    test_structures_hashes,
+    test_structures_lists,
+    test_structures_sets,
+    test_structures_sorted_sets,
+    topologies,
+)
 from tests.structures_support import SERIALIZERS, Api
 
 pytestmark = pytest.mark.topology
@@ -26,11 +33,40 @@ def topology(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def _cache(topology: str, **options: Any) -> RedisCache:
+def _cache(topology: str, key_function: Any = None, **options: Any) -> RedisCache:
     entry = topologies.cache_settings(topology, **options)
-    cache = RedisCache(entry["LOCATION"], {"KEY_PREFIX": "topo", "OPTIONS": entry["OPTIONS"]})
+    params: dict[str, Any] = {"KEY_PREFIX": "topo", "OPTIONS": entry["OPTIONS"]}
+    if key_function is not None:
+        params["KEY_FUNCTION"] = key_function
+    cache = RedisCache(entry["LOCATION"], params)
     cache.clear()
     return cache
+
+
+def one_slot_key(key: str, key_prefix: str, version: int) -> str:
+    """Every key under one {hash tag}: the family tests combine sets freely."""
+    return f"{{{key_prefix}}}:{version}:{key}"
+
+
+# The single-server family tests written as ``test_x(run)`` scenarios.
+FAMILY_TESTS: list[Callable[..., None]] = [
+    test
+    for module in (
+        test_structures_sets,
+        test_structures_hashes,
+        test_structures_sorted_sets,
+        test_structures_lists,
+    )
+    for name, test in sorted(vars(module).items())
+    if name.startswith("test_") and list(inspect.signature(test).parameters) == ["run"]
+]
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize("test", FAMILY_TESTS, ids=lambda t: f"{t.__module__[6:]}.{t.__name__}")
+def test_family_scenarios(test: Callable[..., None], topology: str, mode: str) -> None:
+    cache = _cache(topology, one_slot_key, SERIALIZER=SERIALIZERS["msgpack"])
+    test(lambda scenario: asyncio.run(scenario(Api(cache, mode))))
 
 
 @pytest.fixture(params=["sync", "async"])
