@@ -56,6 +56,25 @@ def test_reads_go_to_replicas_writes_to_primary() -> None:
         primary.stop()
 
 
+def test_replicas_in_location_can_be_kept_from_reads() -> None:
+    primary = servers.start_server()
+    replica = servers.start_replica(primary)
+    try:
+        cache = RedisCache(
+            [primary.url(), replica.url()], {"OPTIONS": {"READ_FROM_REPLICAS": False}}
+        )
+        cache.set("k", "v")
+        with replica.client() as raw:
+            raw.config_resetstat()
+        assert [cache.get("k") for _ in range(5)] == ["v"] * 5
+        assert asyncio.run(cache.aget("k")) == "v"
+        with replica.client() as raw:
+            assert "cmdstat_get" not in raw.info("commandstats")
+    finally:
+        replica.stop()
+        primary.stop()
+
+
 def test_unix_socket_location() -> None:
     socket_dir = Path(tempfile.mkdtemp(prefix="dar-sock-"))
     path = socket_dir / "redis.sock"

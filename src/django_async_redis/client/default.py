@@ -72,11 +72,14 @@ class DefaultClient(BaseClient):
         super().__init__(config)
         self._primary = config.primary
         self._replicas = config.replicas
+        # Replicas listed in LOCATION are there to take the reads, unless
+        # READ_FROM_REPLICAS says False.
+        self._readers = () if config.read_from_replicas is False else config.replicas
 
     def node_for(self, write: bool) -> Node:
-        if write or not self._replicas:
+        if write or not self._readers:
             return self._primary
-        return random.choice(self._replicas)
+        return random.choice(self._readers)
 
     @property
     def nodes(self) -> list[Node]:
