@@ -68,6 +68,12 @@ class ClusterClient(RoutedClient):
         assert self._state.map is not None
         return _SlotRouter(self._state.map)
 
+    def _node_of(self, key: bytes, write: bool) -> Node | None:
+        state = self._state
+        if state.map is None or state.needs_load():
+            return None
+        return state.map.node(slot_of(key), write)
+
     def _prepare(self) -> None:
         if self._state.needs_load():
             self._load()

@@ -17,9 +17,10 @@ from typing import Any
 from ..config import Node
 from ..ops import Step
 from ..transport.registry import async_pool, sync_pool
+from ..transport.resp import ReplyError, Unreachable
 from .base import BaseClient
 from .default import payload
-from .routing import KEYLESS, Dispatch, Router, command_name
+from .routing import KEYLESS, Dispatch, Router, command_keys, command_name
 
 
 class RoutedClient(BaseClient):
@@ -47,6 +48,18 @@ class RoutedClient(BaseClient):
     def _routing_stale(self) -> None:
         """A round trip failed: the next one learns the routing first."""
 
+    def _node_of(self, key: bytes, write: bool) -> Node | None:
+        """Where ``key`` lives now, if the routing is known and fresh; else None."""
+        return None
+
+    def _single_target(self, step: Step, node: Node | None) -> Node | None:
+        """The node of a lone command naming one key: the hot path, planned in a line."""
+        commands = step.commands
+        if node is not None or len(commands) != 1:
+            return None
+        keys = command_keys(commands[0])
+        return self._node_of(keys[0], step.write) if len(keys) == 1 else None
+
     @staticmethod
     def _direct(step: Step, node: Node | None) -> bool:
         """A pinned round trip of keyless commands only: no routing needed."""
@@ -56,6 +69,22 @@ class RoutedClient(BaseClient):
         if node is not None and self._direct(step, node):
             pool = sync_pool(node, self._max_connections)
             return pool.execute(payload(step.commands), len(step.commands))
+        target = self._single_target(step, node)
+        if target is not None:
+            try:
+                replies = sync_pool(target, self._max_connections).execute(
+                    payload(step.commands), 1
+                )
+            except Unreachable:
+                pass  # the full dispatch below reloads the routing and retries
+            except Exception:
+                self._routing_stale()
+                raise
+            else:
+                if not _redirected(replies[0]):
+                    return replies
+            # Redirected (nothing was executed) or unreachable: plan it properly.
+            self._routing_stale()
         self._prepare()
         dispatch = Dispatch(
             self.router(), step.commands, step.write, node, self.servers_check_slots
@@ -81,7 +110,24 @@ class RoutedClient(BaseClient):
         return dispatch.replies()
 
     def _submit(self, step: Step, node: Node | None) -> Awaitable[list[Any]]:
+        target = self._single_target(step, node)
+        if target is not None:
+            return self._single(target, step)
         return self._dispatch(step, node)
+
+    async def _single(self, target: Node, step: Step) -> list[Any]:
+        try:
+            replies = await _send(target, self._async_connections, payload(step.commands), 1)
+        except Unreachable:
+            pass  # the full dispatch below reloads the routing and retries
+        except Exception:
+            self._routing_stale()
+            raise
+        else:
+            if not _redirected(replies[0]):
+                return replies
+        self._routing_stale()
+        return await self._dispatch(step, None)
 
     async def _dispatch(self, step: Step, node: Node | None) -> list[Any]:
         if node is not None and self._direct(step, node):
@@ -126,6 +172,14 @@ class RoutedClient(BaseClient):
             if dispatch.needs_refresh:
                 self._routing_stale()
         return dispatch.replies()
+
+
+_REDIRECTIONS = ("MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN")
+
+
+def _redirected(reply: Any) -> bool:
+    """A reply telling us to go elsewhere or later (the command did not run)."""
+    return type(reply) is ReplyError and str(reply).startswith(_REDIRECTIONS)
 
 
 async def _send(node: Node, size: int, data: bytes, count: int) -> list[Any]:

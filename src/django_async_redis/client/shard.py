@@ -105,6 +105,9 @@ class ShardClient(RoutedClient):
     def node_at(self, address: str) -> Node:
         raise AssertionError("independent shards never redirect")
 
+    def _node_of(self, key: bytes, write: bool) -> Node | None:
+        return self.shard_for(key)
+
     def shard_for(self, key: bytes) -> Node:
         """The server holding ``key``."""
         return self._shards[self._ring.index(key.decode(errors="surrogateescape"))]

@@ -109,7 +109,7 @@ def new_reader() -> hiredis.Reader:
 _TIMEOUTS = (TimeoutError, asyncio.TimeoutError)
 
 
-class Unreachable:
+class Unreachable(Exception):
     """Marks a failure to connect: nothing was sent, so the call may go elsewhere."""
 
 
