@@ -231,3 +231,20 @@ def test_keys_are_made_and_checked_as_django_does(cache: RedisCache) -> None:
     )
     custom.set("k", 2)
     assert raw.get("custom|k") == b"2"
+
+
+def test_key_space_arguments_mean_what_they_mean_in_django_redis(cache: RedisCache) -> None:
+    """Positional calls written for django-redis: iter_keys(search, itersize, version),
+    delete_pattern(pattern, version, prefix, itersize)."""
+    cache.set_many({f"pos:{n}": n for n in range(12)})
+    cache.set("pos:v2", 2, version=2)
+    assert sorted(cache.iter_keys("pos:*", 5)) == sorted(f"pos:{n}" for n in range(12))
+    assert list(cache.iter_keys("pos:*", 5, 2)) == ["pos:v2"]
+    assert cache.keys(search="pos:v*", version=2) == ["pos:v2"]
+    other = RedisCache(cache._config.locations[0], {"KEY_PREFIX": "elsewhere"})
+    other.set("pos:1", "theirs")
+    # prefix= stands in for KEY_PREFIX: delete another prefix's keys from here.
+    assert cache.delete_pattern("pos:*", None, "elsewhere") == 1
+    assert other.get("pos:1") is None and cache.get("pos:1") == 1
+    assert asyncio.run(cache.adelete_pattern("pos:*", 2)) == 1
+    assert cache.delete_pattern("pos:*", None, None, 3) == 12

@@ -178,7 +178,7 @@ def test_scan_iterators_and_herd_ignore_exceptions() -> None:
 
 # Where our signature differs from django-redis's DefaultClient (its ``client``
 # argument aside); docs/django-redis-compat.md says how.
-KNOWN_SIGNATURE_DIFFERENCES = {"delete", "delete_pattern", "keys", "iter_keys", "close"}
+KNOWN_SIGNATURE_DIFFERENCES = {"delete", "close"}
 
 
 def test_every_django_redis_method_exists_with_its_arguments() -> None:

@@ -121,3 +121,43 @@ def test_shard_raw_client_needs_a_key() -> None:
     with pytest.raises(ImproperlyConfigured, match="no single server"):
         shards.client.raw_client()
     assert shards.client.raw_client(key=b":1:k").connection_pool.connection_kwargs["port"] in (1, 2)
+
+
+@pytest.mark.parametrize(
+    ("theirs", "ours"),
+    [
+        ("django_redis.client.DefaultClient", "DefaultClient"),
+        ("django_redis.client.default.DefaultClient", "DefaultClient"),
+        ("django_redis.client.ShardClient", "ShardClient"),
+        ("django_redis.client.sharded.ShardClient", "ShardClient"),
+        ("django_redis.client.HerdClient", "HerdClient"),
+    ],
+)
+def test_django_redis_client_paths_mean_ours(theirs: str, ours: str) -> None:
+    cache = build("redis://127.0.0.1:1/0,redis://127.0.0.1:2/0", CLIENT_CLASS=theirs)
+    assert type(cache.client).__name__ == ours
+    assert type(cache.client).__module__.startswith("django_async_redis.client")
+
+
+def test_django_redis_sentinel_client_path_means_ours() -> None:
+    cache = build(
+        "redis://mymaster/0", CLIENT_CLASS="django_redis.client.SentinelClient", SENTINELS=SENTINELS
+    )
+    assert isinstance(cache.client, SentinelClient)
+
+
+def test_replica_read_only_is_accepted_true_and_refused_false() -> None:
+    build("redis://127.0.0.1:1/0", REPLICA_READ_ONLY=True)
+    with pytest.raises(ImproperlyConfigured, match="REPLICA_READ_ONLY=False is not supported"):
+        build("redis://127.0.0.1:1/0", REPLICA_READ_ONLY=False)
+
+
+def test_django_redis_close_connection_setting_is_honoured() -> None:
+    with override_settings(DJANGO_REDIS_CLOSE_CONNECTION=True):
+        assert build("redis://127.0.0.1:1/0")._config.close_connection is True
+    assert build("redis://127.0.0.1:1/0")._config.close_connection is False
+
+
+def test_get_client_is_django_redis_name_for_the_raw_client() -> None:
+    cache = build("redis://127.0.0.1:1/0")
+    assert cache.client.get_client() is cache.client.raw_client()

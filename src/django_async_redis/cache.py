@@ -10,11 +10,8 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import (
-    AsyncGenerator,
     Callable,
-    Generator,
     Iterable,
-    Iterator,
     Mapping,
 )
 from datetime import datetime, timedelta
@@ -34,54 +31,20 @@ from . import ops
 from .client.herd import ValueOps, value_ops
 from .codec import build_codec
 from .config import parse_config, parse_herd_options
+from .keyspace import KeySpaceMixin
 from .structures import HashesMixin, ListsMixin, SetsMixin, SortedSetsMixin
 
 if TYPE_CHECKING:
-    import redis
-    import redis.asyncio.lock
-    import redis.lock
-
     from .client.base import BaseClient
 
 # Failures IGNORE_EXCEPTIONS may swallow: the server is unreachable or slow.
 # Reply errors (WRONGTYPE, a bad script, ...) are bugs and always surface.
 TRANSIENT_ERRORS = (redis_errors.ConnectionError, redis_errors.TimeoutError)
 
-_GLOB_SPECIALS = {ord(char): "[" + char + "]" for char in "*?[]"}
-
-
-def _glob_escape(text: str) -> str:
-    return text.translate(_GLOB_SPECIALS)
-
 
 def default_reverse_key(key: str) -> str:
     """The caller's key from a key built by Django's default key function."""
     return key.split(":", 2)[2]
-
-
-class KeyStream:
-    """What ``aiter_keys`` returns: async-iterable, and awaitable to itself.
-
-    ``async for`` iterates it directly; ``await`` (the seed project's API, a
-    coroutine returning an async iterator) hands back the same keys.
-    """
-
-    __slots__ = ("_keys",)
-
-    def __init__(self, keys: AsyncGenerator[str, None]) -> None:
-        self._keys = keys
-
-    def __aiter__(self) -> AsyncGenerator[str, None]:
-        return self._keys
-
-    def __await__(self) -> Generator[Any, None, AsyncGenerator[str, None]]:
-        return self._itself().__await__()
-
-    async def _itself(self) -> AsyncGenerator[str, None]:
-        return self._keys
-
-    async def aclose(self) -> None:
-        await self._keys.aclose()
 
 
 class _LazyDefault:
@@ -95,7 +58,7 @@ class _LazyDefault:
         return self._default() if callable(self._default) else self._default
 
 
-class RedisCache(SetsMixin, HashesMixin, SortedSetsMixin, ListsMixin, BaseCache):
+class RedisCache(KeySpaceMixin, SetsMixin, HashesMixin, SortedSetsMixin, ListsMixin, BaseCache):
     """Redis (or Valkey) cache with a native sync and a native async API."""
 
     def __init__(self, server: Any, params: dict[str, Any]) -> None:
@@ -479,130 +442,3 @@ class RedisCache(SetsMixin, HashesMixin, SortedSetsMixin, ListsMixin, BaseCache)
 
     async def apersist(self, key: Any, version: int | None = None) -> bool:
         return bool(await self._arun(ops.persist(self._key(key, version)), False))
-
-    # Redis extras: locks ------------------------------------------------------
-
-    def lock(
-        self,
-        key: Any,
-        version: int | None = None,
-        timeout: float | None = None,
-        sleep: float = 0.1,
-        blocking: bool = True,
-        blocking_timeout: float | None = None,
-        thread_local: bool = True,
-    ) -> redis.lock.Lock:
-        """A redis-py ``Lock`` on this cache's key (its own connection pool)."""
-        made = self.make_and_validate_key(key, version=version)
-        return self._client.raw_client(write=True, key=made.encode()).lock(
-            made,
-            timeout=timeout,
-            sleep=sleep,
-            blocking=blocking,
-            blocking_timeout=blocking_timeout,
-            thread_local=thread_local,
-        )
-
-    def alock(
-        self,
-        key: Any,
-        version: int | None = None,
-        timeout: float | None = None,
-        sleep: float = 0.1,
-        blocking: bool = True,
-        blocking_timeout: float | None = None,
-        thread_local: bool = True,
-    ) -> redis.asyncio.lock.Lock:
-        """A lock for ``async with``, bound to the running loop's raw client."""
-        made = self.make_and_validate_key(key, version=version)
-        return self._client.async_raw_client(write=True, key=made.encode()).lock(
-            made,
-            timeout=timeout,
-            sleep=sleep,
-            blocking=blocking,
-            blocking_timeout=blocking_timeout,
-            thread_local=thread_local,
-        )
-
-    # Redis extras: key space ---------------------------------------------------
-
-    def _pattern(self, pattern: str, version: int | None) -> bytes:
-        """The Redis glob for ``pattern``: glob characters of the prefix are escaped."""
-        prefix = _glob_escape(self.key_prefix)
-        version_text = _glob_escape(str(self.version if version is None else version))
-        return str(self.key_func(pattern, prefix, version_text)).encode()
-
-    def _reverse(self, key: bytes) -> str:
-        return self._reverse_key(key.decode())
-
-    def keys(self, pattern: str, version: int | None = None) -> list[str]:
-        """Keys matching the glob ``pattern`` (KEYS: prefer iter_keys on big databases)."""
-        return self._run(ops.keys(self._pattern(pattern, version), self._reverse), [])
-
-    async def akeys(self, pattern: str, version: int | None = None) -> list[str]:
-        step = ops.keys(self._pattern(pattern, version), self._reverse)
-        return await self._arun(step, [])
-
-    def iter_keys(
-        self, pattern: str, version: int | None = None, itersize: int | None = None
-    ) -> Iterator[str]:
-        """Matching keys, fetched page by page with SCAN (each server in turn)."""
-        glob = self._pattern(pattern, version)
-        count = itersize or self._config.scan_itersize
-        try:
-            for part in self._client.partitions():
-                cursor = 0
-                while True:
-                    step = ops.scan_page(glob, cursor, count)
-                    cursor, found = self._client.execute(step, part)
-                    for key in found:
-                        yield self._reverse(key)
-                    if not cursor:
-                        break
-        except TRANSIENT_ERRORS as error:
-            self._fallback(error, None)
-
-    def aiter_keys(
-        self, pattern: str, version: int | None = None, itersize: int | None = None
-    ) -> KeyStream:
-        """Matching keys, page by page with SCAN: ``async for key in cache.aiter_keys(...)``.
-
-        Awaiting it first (``async for key in await cache.aiter_keys(...)``, the
-        seed project's spelling) works too.
-        """
-        return KeyStream(self._aiter_keys(pattern, version, itersize))
-
-    async def _aiter_keys(
-        self, pattern: str, version: int | None, itersize: int | None
-    ) -> AsyncGenerator[str, None]:
-        glob = self._pattern(pattern, version)
-        count = itersize or self._config.scan_itersize
-        try:
-            for part in await self._client.apartitions():
-                cursor = 0
-                while True:
-                    step = ops.scan_page(glob, cursor, count)
-                    cursor, found = await self._client.aexecute(step, part)
-                    for key in found:
-                        yield self._reverse(key)
-                    if not cursor:
-                        break
-        except TRANSIENT_ERRORS as error:
-            self._fallback(error, None)
-
-    def delete_pattern(
-        self, pattern: str, version: int | None = None, itersize: int | None = None
-    ) -> int:
-        """Delete the keys matching ``pattern`` (SCAN + UNLINK); returns how many."""
-        step = ops.delete_pattern(
-            self._pattern(pattern, version), itersize or self._config.scan_itersize
-        )
-        return self._run(step, 0)
-
-    async def adelete_pattern(
-        self, pattern: str, version: int | None = None, itersize: int | None = None
-    ) -> int:
-        step = ops.delete_pattern(
-            self._pattern(pattern, version), itersize or self._config.scan_itersize
-        )
-        return await self._arun(step, 0)

@@ -38,6 +38,8 @@ KNOWN_OPTIONS = frozenset(
         "USERNAME",
         "CONNECTION_POOL_KWARGS",
         "CLOSE_CONNECTION",
+        # django-redis: writes go to the primary only. Always so here (True).
+        "REPLICA_READ_ONLY",
         "REVERSE_KEY_FUNCTION",
         "COMPRESS_MIN_LENGTH",
         "COMPRESS_LEVEL",
@@ -420,7 +422,10 @@ def parse_config(location: Any, params: Mapping[str, Any]) -> CacheConfig:
             "LOG_IGNORED_EXCEPTIONS", options.get("LOG_IGNORED_EXCEPTIONS", log_ignored)
         ),
         logger_name=str(logger_name),
-        close_connection=_flag("CLOSE_CONNECTION", options.get("CLOSE_CONNECTION", False)),
+        close_connection=_flag(
+            "CLOSE_CONNECTION",
+            options.get("CLOSE_CONNECTION", _global_setting("CLOSE_CONNECTION", False)),
+        ),
         max_connections=_positive_int(
             "CONNECTION_POOL_KWARGS['max_connections']",
             pool_kwargs.get("max_connections", DEFAULT_MAX_CONNECTIONS),
@@ -436,11 +441,31 @@ def parse_config(location: Any, params: Mapping[str, Any]) -> CacheConfig:
     )
 
 
+# django-redis's clients by its dotted paths: the same clients here, so its
+# settings need only the BACKEND changed.
+DJANGO_REDIS_CLIENTS = {
+    f"django_redis.client.{path}": f"django_async_redis.client.{name}"
+    for name, module in (
+        ("DefaultClient", "default"),
+        ("HerdClient", "herd"),
+        ("SentinelClient", "sentinel"),
+        ("ShardClient", "sharded"),
+    )
+    for path in (name, f"{module}.{name}")
+}
+
+
 def _client_class(options: Mapping[str, Any], sentinels: tuple[Node, ...]) -> str:
-    """CLIENT_CLASS, with django-redis's way of asking for Sentinel mapped to ours."""
+    """CLIENT_CLASS, with django-redis's names and way of asking for Sentinel mapped to ours."""
     client_class = options.get("CLIENT_CLASS", DEFAULT_CLIENT)
     if not isinstance(client_class, str):
         raise ImproperlyConfigured(f"CLIENT_CLASS must be a dotted path, not {client_class!r}")
+    client_class = DJANGO_REDIS_CLIENTS.get(client_class, client_class)
+    if options.get("REPLICA_READ_ONLY", True) is not True:
+        raise ImproperlyConfigured(
+            "REPLICA_READ_ONLY=False is not supported: writes always go to the primary "
+            "(replicas refuse writes, and a write there would not reach the primary)"
+        )
     factory = options.get("CONNECTION_FACTORY", _global_setting("CONNECTION_FACTORY", None))
     if factory is not None and factory not in SENTINEL_FACTORIES | PLAIN_FACTORIES:
         raise ImproperlyConfigured(

@@ -180,6 +180,10 @@ class BaseClient:
         """A redis-py asyncio client for the running loop, closed when the loop shuts down."""
         raise NotImplementedError
 
+    def get_client(self, write: bool = True) -> redis.Redis:
+        """django-redis's name for :meth:`raw_client` (``cache.client.get_client()``)."""
+        return self.raw_client(write=write)
+
 
 def run_procedure(client: BaseClient, procedure: Procedure[T]) -> T:
     """Drive a procedure with the blocking driver."""

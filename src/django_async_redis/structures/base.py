@@ -9,7 +9,7 @@ from redis import exceptions as redis_errors
 
 if TYPE_CHECKING:
     from ..codec import Codec
-    from ..ops import Encoded, Step
+    from ..ops import Encoded, Operation
 
 
 class StructureBase:
@@ -30,9 +30,9 @@ class StructureBase:
 
         def _key(self, key: Any, version: int | None) -> bytes: ...
 
-        def _run(self, step: Step, fallback: Any = None) -> Any: ...
+        def _run(self, step: Operation, fallback: Any = None) -> Any: ...
 
-        async def _arun(self, step: Step, fallback: Any = None) -> Any: ...
+        async def _arun(self, step: Operation, fallback: Any = None) -> Any: ...
 
         def _fallback(self, error: Exception, fallback: Any) -> Any: ...
 
