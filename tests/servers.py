@@ -204,6 +204,7 @@ def start_server(
     kind: str | None = None,
     config: str | None = None,
     attempts: int = 5,
+    port: int | None = None,
 ) -> Server:
     """Start a server on a free loopback port and wait until it answers PING.
 
@@ -215,7 +216,7 @@ def start_server(
     kind, binary = find_binary(kind)
     for attempt in range(attempts):
         workdir = Path(tempfile.mkdtemp(prefix=f"dar-{kind}-"))
-        port = free_port()
+        chosen = port or free_port()
         command = [binary]
         if config is not None:
             config_file = workdir / "server.conf"
@@ -223,7 +224,7 @@ def start_server(
             command.append(str(config_file))
         log = workdir / "server.log"
         command += [
-            "--port", str(port),
+            "--port", str(chosen),
             "--bind", "127.0.0.1",
             "--save", "",
             "--appendonly", "no",
@@ -240,7 +241,7 @@ def start_server(
         )
         server = Server(
             host="127.0.0.1",
-            port=port,
+            port=chosen,
             kind=kind,
             binary=binary,
             process=process,
@@ -253,7 +254,7 @@ def start_server(
         except ServerUnavailable:
             address_taken = "Address already in use" in _tail(log)
             server.stop()
-            if address_taken and attempt + 1 < attempts:
+            if address_taken and port is None and attempt + 1 < attempts:
                 continue  # another process took the port between probe and bind
             raise
         _describe(server)

@@ -8,11 +8,12 @@ of the wrong type.
 from __future__ import annotations
 
 import difflib
+import re
 import ssl
 from collections.abc import Mapping
 from dataclasses import astuple, dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -22,6 +23,10 @@ DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_MAX_CONNECTIONS = 128
 DEFAULT_ASYNC_CONNECTIONS = 1
 DEFAULT_SCAN_ITERSIZE = 10
+# The circuit breaker (transport/breaker.py): node failures in a row that open
+# it, and seconds before a trial call.
+DEFAULT_BREAKER_THRESHOLD = 3
+DEFAULT_BREAKER_COOLDOWN = 1.0
 
 # OPTIONS keys we honour, django-redis's names first.
 KNOWN_OPTIONS = frozenset(
@@ -44,6 +49,11 @@ KNOWN_OPTIONS = frozenset(
         "COMPRESS_MIN_LENGTH",
         "COMPRESS_LEVEL",
         "ASYNC_CONNECTIONS",
+        # Reading values back (codec.py, signing.py, docs/security.md).
+        "SIGNING",
+        "ON_DECODE_ERROR",
+        "BREAKER_THRESHOLD",
+        "BREAKER_COOLDOWN",
         # Topologies (docs/topologies.md).
         "SENTINELS",
         "SENTINEL_KWARGS",
@@ -95,6 +105,8 @@ URL_QUERY_KEYS = frozenset(
         "client_name",
         "ssl_cert_reqs",
         "ssl_ca_certs",
+        "ssl_certfile",
+        "ssl_keyfile",
         "ssl_check_hostname",
     }
 )
@@ -126,6 +138,15 @@ def _unknown(kind: str, key: str, known: frozenset[str]) -> ImproperlyConfigured
     close = difflib.get_close_matches(key, sorted(known), n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     return ImproperlyConfigured(f"Unknown {kind} {key!r}.{hint}")
+
+
+def redacted(url: str) -> str:
+    """``url`` with any password shown as ***: for error messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is not None:
+        user = parts.netloc.rpartition("@")[0].partition(":")[0]
+        parts = parts._replace(netloc=f"{user}:***@{parts.netloc.rpartition('@')[2]}")
+    return re.sub(r"(?i)(password=)[^&]*", r"\1***", urlunsplit(parts))
 
 
 def _timeout(name: str, value: Any) -> float | None:
@@ -200,6 +221,8 @@ class Node:
     client_name: str | None = None
     # A cluster replica that should serve reads (READONLY on connect).
     readonly: bool = False
+    breaker_threshold: int = DEFAULT_BREAKER_THRESHOLD
+    breaker_cooldown: float = DEFAULT_BREAKER_COOLDOWN
 
     def __post_init__(self) -> None:
         # Nodes key the connection registries on every call: hash once, not per lookup.
@@ -261,16 +284,17 @@ def parse_url(url: str, defaults: Mapping[str, Any]) -> Node:
         raise ImproperlyConfigured(f"LOCATION entry {url!r} is not a Redis URL")
     url = url.strip()
     parts = urlsplit(url)
+    shown = redacted(url)
     scheme = parts.scheme.lower()
     if scheme not in SCHEMES:
         raise ImproperlyConfigured(
-            f"LOCATION {url!r} must start with redis://, rediss:// or unix:// "
+            f"LOCATION {shown!r} must start with redis://, rediss:// or unix:// "
             f"(got scheme {parts.scheme!r})"
         )
     query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
     for key in query:
         if key not in URL_QUERY_KEYS:
-            raise _unknown(f"query parameter in LOCATION {url!r}:", key, URL_QUERY_KEYS)
+            raise _unknown(f"query parameter in LOCATION {shown!r}:", key, URL_QUERY_KEYS)
 
     values = dict(defaults)
     values.update({key: value for key, value in query.items() if key != "db"})
@@ -281,7 +305,7 @@ def parse_url(url: str, defaults: Mapping[str, Any]) -> Node:
     path = parts.path
     if scheme == "unix":
         if not path:
-            raise ImproperlyConfigured(f"LOCATION {url!r} names no socket path")
+            raise ImproperlyConfigured(f"LOCATION {shown!r} names no socket path")
     elif path and path != "/" and db_text is None:
         db_text = path.lstrip("/")
     db = 0
@@ -290,10 +314,10 @@ def parse_url(url: str, defaults: Mapping[str, Any]) -> Node:
             db = int(str(db_text))
         except ValueError:
             raise ImproperlyConfigured(
-                f"LOCATION {url!r}: the database must be a number, not {db_text!r}"
+                f"LOCATION {shown!r}: the database must be a number, not {db_text!r}"
             ) from None
         if db < 0:
-            raise ImproperlyConfigured(f"LOCATION {url!r}: the database must not be negative")
+            raise ImproperlyConfigured(f"LOCATION {shown!r}: the database must not be negative")
 
     node_kwargs: dict[str, Any] = {
         "db": db,
@@ -303,6 +327,8 @@ def parse_url(url: str, defaults: Mapping[str, Any]) -> Node:
         "connect_timeout": _timeout("SOCKET_CONNECT_TIMEOUT", values.get("socket_connect_timeout")),
         "keepalive": bool(values.get("socket_keepalive", True)),
         "client_name": values.get("client_name"),
+        "breaker_threshold": values.get("breaker_threshold", DEFAULT_BREAKER_THRESHOLD),
+        "breaker_cooldown": values.get("breaker_cooldown", DEFAULT_BREAKER_COOLDOWN),
     }
     if scheme == "unix":
         node_kwargs["unix_path"] = path
@@ -310,13 +336,13 @@ def parse_url(url: str, defaults: Mapping[str, Any]) -> Node:
         try:
             port = parts.port
         except ValueError:
-            raise ImproperlyConfigured(f"LOCATION {url!r} has an invalid port") from None
+            raise ImproperlyConfigured(f"LOCATION {shown!r} has an invalid port") from None
         if not parts.hostname:
-            raise ImproperlyConfigured(f"LOCATION {url!r} names no host")
+            raise ImproperlyConfigured(f"LOCATION {shown!r} names no host")
         node_kwargs["host"] = parts.hostname
         node_kwargs["port"] = port or 6379
         if scheme in ("rediss", "valkeys"):
-            node_kwargs["tls"] = TLSOptions(**_tls_options(values, f"LOCATION {url!r}"))
+            node_kwargs["tls"] = TLSOptions(**_tls_options(values, f"LOCATION {shown!r}"))
     return Node(**node_kwargs)
 
 
@@ -327,7 +353,9 @@ def split_location(location: Any) -> list[str]:
     elif isinstance(location, (list, tuple)):
         urls = list(location)
     else:
-        raise ImproperlyConfigured(f"LOCATION must be a URL or a list of URLs, not {location!r}")
+        raise ImproperlyConfigured(
+            f"LOCATION must be a URL or a list of URLs, not {type(location).__name__}"
+        )
     if not urls:
         raise ImproperlyConfigured("LOCATION is empty: give at least one redis:// URL")
     return urls
@@ -369,7 +397,7 @@ def parse_config(location: Any, params: Mapping[str, Any]) -> CacheConfig:
     """Validate a CACHES entry's LOCATION and OPTIONS."""
     options = params.get("OPTIONS") or {}
     if not isinstance(options, Mapping):
-        raise ImproperlyConfigured(f"OPTIONS must be a dict, not {options!r}")
+        raise ImproperlyConfigured(f"OPTIONS must be a dict, not {type(options).__name__}")
     for key in options:
         if key in UNSUPPORTED_OPTIONS:
             raise ImproperlyConfigured(
@@ -381,7 +409,9 @@ def parse_config(location: Any, params: Mapping[str, Any]) -> CacheConfig:
 
     pool_kwargs = options.get("CONNECTION_POOL_KWARGS") or {}
     if not isinstance(pool_kwargs, Mapping):
-        raise ImproperlyConfigured(f"CONNECTION_POOL_KWARGS must be a dict, not {pool_kwargs!r}")
+        raise ImproperlyConfigured(
+            f"CONNECTION_POOL_KWARGS must be a dict, not {type(pool_kwargs).__name__}"
+        )
     for key in pool_kwargs:
         if key not in POOL_KWARGS:
             raise _unknown("CONNECTION_POOL_KWARGS key", key, POOL_KWARGS)
@@ -395,10 +425,25 @@ def parse_config(location: Any, params: Mapping[str, Any]) -> CacheConfig:
         defaults["socket_timeout"] = options["SOCKET_TIMEOUT"]
     if "SOCKET_CONNECT_TIMEOUT" in options:
         defaults["socket_connect_timeout"] = options["SOCKET_CONNECT_TIMEOUT"]
+    elif "socket_connect_timeout" not in pool_kwargs and defaults["socket_timeout"] is not None:
+        # Unless asked otherwise, connecting is bounded like every other wait: a
+        # call never waits past SOCKET_TIMEOUT because it had to connect first.
+        defaults["socket_connect_timeout"] = defaults["socket_timeout"]
     if options.get("USERNAME") is not None:
         defaults["username"] = str(options["USERNAME"])
     if options.get("PASSWORD") is not None:
         defaults["password"] = str(options["PASSWORD"])
+    threshold = options.get("BREAKER_THRESHOLD", DEFAULT_BREAKER_THRESHOLD)
+    if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 0:
+        raise ImproperlyConfigured(
+            "BREAKER_THRESHOLD must be a whole number of failures (0: no breaker), "
+            f"not {threshold!r}"
+        )
+    defaults["breaker_threshold"] = threshold
+    cooldown = _timeout(
+        "BREAKER_COOLDOWN", options.get("BREAKER_COOLDOWN", DEFAULT_BREAKER_COOLDOWN)
+    )
+    defaults["breaker_cooldown"] = cooldown or DEFAULT_BREAKER_COOLDOWN
 
     locations = tuple(split_location(location))
     nodes = tuple(parse_url(url, defaults) for url in locations)
@@ -490,7 +535,7 @@ def _sentinel_nodes(options: Mapping[str, Any]) -> tuple[Node, ...]:
     entries = options.get("SENTINELS")
     kwargs = options.get("SENTINEL_KWARGS") or {}
     if not isinstance(kwargs, Mapping):
-        raise ImproperlyConfigured(f"SENTINEL_KWARGS must be a dict, not {kwargs!r}")
+        raise ImproperlyConfigured(f"SENTINEL_KWARGS must be a dict, not {type(kwargs).__name__}")
     for key in kwargs:
         if key not in SENTINEL_KWARGS_KEYS:
             raise _unknown("SENTINEL_KWARGS key", key, SENTINEL_KWARGS_KEYS)

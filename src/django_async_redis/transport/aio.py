@@ -20,6 +20,7 @@ from typing import Any
 from redis import exceptions as redis_errors
 
 from ..config import Node
+from .breaker import breaker_for
 from .resp import (
     FEED_SLICE,
     as_redis_error,
@@ -58,6 +59,7 @@ class MultiplexedConnection(asyncio.Protocol):
 
     def __init__(self, node: Node, loop: asyncio.AbstractEventLoop) -> None:
         self.node = node
+        self._breaker = breaker_for(node)
         self._loop = loop
         self._transport: asyncio.Transport | None = None
         self._reader = new_reader()
@@ -85,6 +87,8 @@ class MultiplexedConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._reads += 1
+        if self._breaker.failures:
+            self._breaker.success()
         reader = self._reader
         pending = self._pending
         size = len(data)
@@ -126,6 +130,8 @@ class MultiplexedConnection(asyncio.Protocol):
             self._lost = redis_errors.ConnectionError(
                 f"Connection to {self.node.address} lost" + (f": {exc}" if exc else "")
             )
+            if self._pending:  # the server went away with requests in flight
+                self._breaker.failure(self._lost)
         self._fail_pending(self._lost)
         self._transport = None
         if not self.closed.done():
@@ -201,6 +207,7 @@ class MultiplexedConnection(asyncio.Protocol):
                 # the network is gone. Dropping the connection fails everyone now and
                 # makes the next call reconnect, instead of each caller waiting out
                 # its own timeout.
+                self._breaker.failure(error)
                 self.abort(error)
                 return
             # Replies are still flowing, so the server is alive but this command is
@@ -291,12 +298,14 @@ async def open_connection(node: Node, loop: asyncio.AbstractEventLoop) -> Multip
             )
         await asyncio.wait_for(connect, node.connect_timeout)
     except (OSError, asyncio.TimeoutError) as exc:
-        raise as_redis_error(exc, f"connecting to {node.address}", connecting=True) from exc
+        failed = as_redis_error(exc, f"connecting to {node.address}", connecting=True)
+        connection._breaker.failure(failed)
+        raise failed from exc
     handshake = node.handshake()
     if handshake:
         try:
             replies = await connection.submit(
-                encode_commands(handshake), len(handshake), node.connect_timeout
+                encode_commands(handshake), len(handshake), node.socket_timeout
             )
         except BaseException:
             connection.abort(redis_errors.ConnectionError("handshake failed"))
@@ -317,6 +326,7 @@ class AsyncPool:
 
     def __init__(self, node: Node, size: int, loop: asyncio.AbstractEventLoop) -> None:
         self.node = node
+        self._breaker = breaker_for(node)
         self._loop = loop
         self._slots: list[MultiplexedConnection | None] = [None] * size
         self._opening: list[asyncio.Task[MultiplexedConnection] | None] = [None] * size
@@ -324,6 +334,8 @@ class AsyncPool:
 
     def ready_connection(self) -> MultiplexedConnection | None:
         """The next connection in turn if it can take a command now; else None: :meth:`acquire`."""
+        if self._breaker.open_until:
+            return None  # acquire() decides: fail fast, or this call is the trial
         slots = self._slots
         if len(slots) == 1:
             connection = slots[0]
@@ -336,6 +348,8 @@ class AsyncPool:
 
     async def acquire(self) -> MultiplexedConnection:
         """The current slot's connection, opened if needed, once it has room for a command."""
+        if self._breaker.open_until:
+            self._breaker.admit()  # raises CircuitOpen unless this call is the trial
         connection = self._slots[self._turn]
         if connection is None or not connection.usable:
             connection = await self._connect()

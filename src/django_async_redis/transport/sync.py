@@ -19,6 +19,7 @@ from typing import Any
 from redis import exceptions as redis_errors
 
 from ..config import Node
+from .breaker import breaker_for
 from .resp import (
     FEED_SLICE,
     as_redis_error,
@@ -29,6 +30,12 @@ from .resp import (
 )
 
 _RECV_SIZE = 65536
+# What counts against a node's circuit breaker: it refused, hung or hung up.
+_NODE_FAILURES = (redis_errors.ConnectionError, redis_errors.TimeoutError)
+
+
+class PoolExhausted(redis_errors.ConnectionError):
+    """Every connection of the pool is in use and none came back in time."""
 
 
 class SyncConnection:
@@ -142,6 +149,7 @@ class SyncPool:
 
     def __init__(self, node: Node, max_connections: int) -> None:
         self.node = node
+        self.breaker = breaker_for(node)
         self.max_connections = max_connections
         self._idle: list[SyncConnection] = []
         self._open = 0
@@ -150,26 +158,42 @@ class SyncPool:
 
     def execute(self, payload: bytes, reply_count: int) -> list[Any]:
         """One round trip on a borrowed connection."""
+        breaker = self.breaker
+        if breaker.open_until:
+            breaker.admit()  # raises CircuitOpen unless this call is the trial
         try:
             connection = self._idle.pop()  # atomic under the GIL: the fast path takes no lock
         except IndexError:
-            connection = self._new_connection()
+            connection = self._connect_counted()
         else:
             if connection.peer_closed():
                 connection.close()
                 self._forget_one()
-                connection = self._new_connection()
+                connection = self._connect_counted()
         try:
             replies = connection.round_trip(payload, reply_count)
-        except BaseException:
+        except BaseException as error:
             connection.close()
             self._forget_one()
+            if isinstance(error, _NODE_FAILURES):
+                breaker.failure(error)
             raise
+        if breaker.failures:
+            breaker.success()
         self._idle.append(connection)
         if self._open >= self.max_connections:
             with self._freed:
                 self._freed.notify()
         return replies
+
+    def _connect_counted(self) -> SyncConnection:
+        try:
+            return self._new_connection()
+        except PoolExhausted:
+            raise  # our own limit, not the node's fault
+        except _NODE_FAILURES as error:  # refused, or hung in the handshake
+            self.breaker.failure(error)
+            raise
 
     def _new_connection(self) -> SyncConnection:
         deadline = time.monotonic() + (self.node.connect_timeout or 5.0)
@@ -179,7 +203,7 @@ class SyncPool:
                     return self._idle.pop()
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise redis_errors.ConnectionError(
+                    raise PoolExhausted(
                         f"All {self.max_connections} connections to {self.node.address} are "
                         "busy (CONNECTION_POOL_KWARGS['max_connections'])"
                     )

@@ -1,0 +1,243 @@
+"""Faults against real servers, and what users see.
+
+A server restarted under sync and async load; maxclients reached; maxmemory
+with noeviction; a network that stops delivering (a TCP proxy in the test
+that stalls, then resumes). Afterwards nothing is corrupted and no reply
+reaches the wrong caller. (CLIENT KILL mid-burst, the cancellation storm, 16
+threads on one pool and fork are in test_transport.py; a hung server in
+test_breaker.py.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from django_async_redis.cache import RedisCache
+from tests import servers
+
+
+def build(url: str, **options: Any) -> RedisCache:
+    return RedisCache(url, {"OPTIONS": {"SOCKET_TIMEOUT": 1, **options}})
+
+
+def test_server_restart_under_sync_and_async_load(extra_servers: list[servers.Server]) -> None:
+    server = servers.start_server()
+    extra_servers.append(server)
+    cache = build(server.url(), SOCKET_CONNECT_TIMEOUT=1, BREAKER_COOLDOWN=0.2)
+    done = threading.Event()
+    wrong: list[Any] = []
+    failures: dict[str, int] = {"sync": 0, "async": 0}
+    successes: dict[str, int] = {"sync": 0, "async": 0}
+
+    def sync_worker(worker: int) -> None:
+        n = 0
+        while not done.is_set():
+            n += 1
+            key = f"s{worker}"
+            try:
+                cache.set(key, (key, n))
+                value = cache.get(key)
+            except (redis.ConnectionError, redis.TimeoutError):
+                failures["sync"] += 1
+                time.sleep(0.01)
+                continue
+            if value not in ((key, n), None):  # None: the restart emptied the server
+                wrong.append((key, n, value))
+            successes["sync"] += 1
+
+    async def task(worker: int) -> None:
+        n = 0
+        while not done.is_set():
+            n += 1
+            key = f"a{worker}"
+            try:
+                await cache.aset(key, (key, n))
+                value = await cache.aget(key)
+            except (redis.ConnectionError, redis.TimeoutError):
+                failures["async"] += 1
+                await asyncio.sleep(0.01)
+                continue
+            if value not in ((key, n), None):
+                wrong.append((key, n, value))
+            successes["async"] += 1
+
+    def async_worker() -> None:
+        async def main() -> None:
+            await asyncio.gather(*(task(n) for n in range(20)))
+
+        asyncio.run(main())
+
+    threads = [threading.Thread(target=sync_worker, args=(n,)) for n in range(4)]
+    threads.append(threading.Thread(target=async_worker))
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(0.5)
+        port = server.port
+        server.stop()
+        time.sleep(0.3)
+        extra_servers.append(servers.start_server(port=port))
+        restarted = time.monotonic()
+        before = dict(successes)
+        while time.monotonic() - restarted < 10 and (
+            successes["sync"] <= before["sync"] + 50 or successes["async"] <= before["async"] + 50
+        ):
+            time.sleep(0.05)
+        print(f"\nrestart: serving again {time.monotonic() - restarted:.2f} s after the restart")
+    finally:
+        done.set()
+        for thread in threads:
+            thread.join(20)
+    assert wrong == []
+    assert successes["sync"] > before["sync"] + 50 and successes["async"] > before["async"] + 50
+    print(f"restart: calls failed meanwhile {failures}, succeeded {successes}")
+    assert cache.get("s0")[0] == "s0" and asyncio.run(cache.aget("a0"))[0] == "a0"
+
+
+def test_maxclients_reached_is_a_clear_error_and_passes(
+    extra_servers: list[servers.Server],
+) -> None:
+    server = servers.start_server(["--maxclients", "3"])
+    extra_servers.append(server)
+    hogs = [socket.create_connection((server.host, server.port)) for _ in range(3)]
+    try:
+        cache = build(server.url())
+        with pytest.raises(redis.RedisError, match="max number of clients"):
+            cache.get("k")
+        quiet = build(server.url(), IGNORE_EXCEPTIONS=True)
+        assert asyncio.run(quiet.aget("k", "default")) == "default"
+    finally:
+        for hog in hogs:
+            hog.close()
+    deadline = time.monotonic() + 10
+    while True:  # the server notices the closed sockets, and the breaker closes
+        try:
+            cache.set("k", "v")
+            break
+        except redis.RedisError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+    assert cache.get("k") == "v" and asyncio.run(cache.aget("k")) == "v"
+
+
+def test_maxmemory_noeviction_refuses_writes_and_keeps_reads(
+    extra_servers: list[servers.Server],
+) -> None:
+    server = servers.start_server(["--maxmemory-policy", "noeviction"])
+    extra_servers.append(server)
+    cache = build(server.url())
+    cache.set("kept", "value")
+    with server.client() as raw:
+        used = int(raw.info("memory")["used_memory"])
+        raw.config_set("maxmemory", used + 100_000)
+    with pytest.raises(redis.ResponseError, match="OOM"):
+        for n in range(1000):
+            cache.set(f"big{n}", "x" * 10_000)
+
+    async def refused() -> None:
+        with pytest.raises(redis.ResponseError, match="OOM"):
+            await cache.aset("more", "x" * 200_000)
+
+    asyncio.run(refused())
+    assert cache.get("kept") == "value"
+    assert asyncio.run(cache.aget("kept")) == "value"
+    assert cache.delete("kept")
+
+
+class StallingProxy:
+    """A TCP proxy to a server that can stop delivering bytes, like a broken network."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self._target = target
+        self._flowing = threading.Event()
+        self._flowing.set()
+        self._closed = False
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._sockets: list[socket.socket] = [self._listener]
+        self._threads = [threading.Thread(target=self._accept, daemon=True)]
+        self._threads[0].start()
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                client, _ = self._listener.accept()
+                upstream = socket.create_connection(self._target)
+            except OSError:
+                return
+            self._sockets += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                thread = threading.Thread(target=self._pump, args=(source, sink), daemon=True)
+                self._threads.append(thread)
+                thread.start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                self._flowing.wait()
+                if self._closed:
+                    return
+                sink.sendall(data)
+
+    def stall(self) -> None:
+        self._flowing.clear()
+
+    def resume(self) -> None:
+        self._flowing.set()
+
+    def close(self) -> None:
+        self._closed = True
+        self._flowing.set()
+        for sock in self._sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+        for thread in self._threads:
+            thread.join(5)
+
+
+@pytest.fixture
+def proxy(redis_server: servers.Server) -> Iterator[StallingProxy]:
+    stalling = StallingProxy((redis_server.host, redis_server.port))
+    yield stalling
+    stalling.close()
+
+
+def test_a_stalled_network_fails_fast_then_recovers(proxy: StallingProxy) -> None:
+    url = f"redis://127.0.0.1:{proxy.port}/5"
+    cache = build(url, SOCKET_TIMEOUT=0.3, IGNORE_EXCEPTIONS=True, BREAKER_COOLDOWN=0.3)
+    cache.set("k", "v")
+    assert asyncio.run(cache.aget("k")) == "v"
+    proxy.stall()
+    started = time.monotonic()
+    answers = [cache.get("k", "default") for _ in range(10)]
+
+    async def tasks() -> list[Any]:
+        return list(await asyncio.gather(*(cache.aget("k", "default") for _ in range(100))))
+
+    answers += asyncio.run(tasks())
+    stalled_for = time.monotonic() - started
+    assert answers == ["default"] * 110
+    assert stalled_for < 5  # 10 sync calls alone would take 3 s without the breaker
+    print(f"\nstalled network: 110 calls answered the default in {stalled_for:.2f} s")
+    proxy.resume()
+    deadline = time.monotonic() + 10
+    while cache.get("k", "default") != "v":
+        assert time.monotonic() < deadline, "never recovered"
+        time.sleep(0.05)
+
+    async def after() -> list[Any]:
+        await cache.aset("k2", "w")
+        return list(await asyncio.gather(*(cache.aget(k) for k in ("k", "k2") * 50)))
+
+    assert asyncio.run(after()) == ["v", "w"] * 50
