@@ -12,12 +12,23 @@ Options:
   --no-chart        do not redraw docs/benchmarks.png
   --wait-idle S     first wait up to S seconds for the 1-minute load average
                     to fall below 0.5 (a shared machine gives noisy figures)
+  --cluster         after the single-server run, the Redis Cluster run
+                    (benchmarks/cluster.py: 3 primaries + 3 replicas started
+                    here, 7 rounds unless --reps; about 2.5 minutes); --only
+                    also picks its contenders (ours, redis-py, django-valkey,
+                    vcache, ours-single)
+  --cluster-only    the Redis Cluster run alone
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from benchmarks import runner
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -34,6 +45,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--no-setup", action="store_true")
     parser.add_argument("--no-chart", action="store_true")
     parser.add_argument("--wait-idle", type=float, default=0.0, metavar="S")
+    parser.add_argument("--cluster", action="store_true")
+    parser.add_argument("--cluster-only", action="store_true")
     return parser.parse_args(argv)
 
 
@@ -56,6 +69,24 @@ def main(argv: list[str]) -> int:
 
     if args.wait_idle:
         runner.wait_idle(args.wait_idle)
+    if not args.cluster_only:
+        single(plan, args)
+    if args.cluster or args.cluster_only:
+        from benchmarks import cluster
+
+        started = time.time()
+        found = cluster.run(plan, reps=args.reps or (1 if args.quick else None))
+        print()
+        print(cluster.table(found))
+        print()
+        print(f"JSON: {cluster.save_json(found).relative_to(report.REPO)}")
+        print(f"cluster run took {time.time() - started:.0f} s")
+    return 0
+
+
+def single(plan: runner.Plan, args: argparse.Namespace) -> None:
+    from benchmarks import report, runner
+
     data = runner.run_all(plan)
     data["targets"] = report.targets(data)
     print(report.table(data))
@@ -69,7 +100,6 @@ def main(argv: list[str]) -> int:
         except ImportError as exc:
             print(f"chart: not drawn ({exc}; matplotlib comes with the bench extra)")
     print(f"took {data['meta']['seconds']:.0f} s")
-    return 0
 
 
 if __name__ == "__main__":
