@@ -29,8 +29,10 @@ from redis import exceptions as redis_errors
 
 from . import ops
 from .client.herd import ValueOps, value_ops
-from .codec import build_codec
+from .client.routing import command_keys
+from .codec import build_codec, decode_policy
 from .config import parse_config, parse_herd_options
+from .exceptions import DecodeError
 from .keyspace import KeySpaceMixin
 from .structures import HashesMixin, ListsMixin, SetsMixin, SortedSetsMixin
 
@@ -67,6 +69,7 @@ class RedisCache(KeySpaceMixin, SetsMixin, HashesMixin, SortedSetsMixin, ListsMi
         self._codec = build_codec(dict(self._config.options))
         self._encode = self._codec.encode
         self._decode = self._codec.decode
+        self._miss_undecodable = decode_policy(self._config.options) == "miss"
         try:
             client_class = import_string(self._config.client_class)
         except ImportError as exc:
@@ -141,17 +144,32 @@ class RedisCache(KeySpaceMixin, SetsMixin, HashesMixin, SortedSetsMixin, ListsMi
             self._logger.exception("Ignored cache error: %s", error, exc_info=error)
         return fallback
 
+    def _undecodable(self, error: DecodeError, step: ops.Operation, fallback: Any) -> Any:
+        """A stored value that cannot be read: raise, naming its key, or (ON_DECODE_ERROR
+        "miss") log it and answer as if it were absent."""
+        if not error.keys and type(step) is ops.Step and step.commands:
+            # Every decoding operation reads the key(s) of its first command.
+            error.keys = command_keys(step.commands[0])
+        if not self._miss_undecodable:
+            raise error
+        self._logger.warning("Cache value read as a miss: %s", error)
+        return fallback if error.partial is None else error.partial
+
     def _run(self, step: ops.Operation, fallback: Any = None) -> Any:
         try:
             return self._client.execute(step)
         except TRANSIENT_ERRORS as error:
             return self._fallback(error, fallback)
+        except DecodeError as error:
+            return self._undecodable(error, step, fallback)
 
     async def _arun(self, step: ops.Operation, fallback: Any = None) -> Any:
         try:
             return await self._client.aexecute(step)
         except TRANSIENT_ERRORS as error:
             return self._fallback(error, fallback)
+        except DecodeError as error:
+            return self._undecodable(error, step, fallback)
 
     # operation builders shared by both APIs ---------------------------------
 
@@ -194,6 +212,21 @@ class RedisCache(KeySpaceMixin, SetsMixin, HashesMixin, SortedSetsMixin, ListsMi
         return self._values.get_or_set(
             self._key(key, version), default, self._expiry_ms(timeout), self._encode, self._decode
         )
+
+    def _overwrite_undecodable(
+        self,
+        error: DecodeError,
+        step: ops.Step,
+        key: Any,
+        default: Any,
+        timeout: Any,
+        version: int | None,
+    ) -> tuple[ops.Step, Any]:
+        """get_or_set over a value that cannot be read: raise, or store the default over it."""
+        self._undecodable(error, step, None)
+        value = default() if callable(default) else default
+        store = self._set(key, value, timeout, version, False, False)
+        return ops.Step(store.commands, lambda replies: value, write=True), value
 
     def _change_version(self, key: Any, delta: int, version: int | None) -> ops.Step:
         if version is None:
@@ -246,10 +279,14 @@ class RedisCache(KeySpaceMixin, SetsMixin, HashesMixin, SortedSetsMixin, ListsMi
         timeout: Any = DEFAULT_TIMEOUT,
         version: int | None = None,
     ) -> Any:
+        step = self._get_or_set(key, default, timeout, version)
         try:
-            return self._client.execute(self._get_or_set(key, default, timeout, version))
+            return self._client.execute(step)
         except TRANSIENT_ERRORS as error:
             return self._fallback(error, _LazyDefault(default)).value
+        except DecodeError as error:
+            store, value = self._overwrite_undecodable(error, step, key, default, timeout, version)
+        return self._run(store, value)
 
     def has_key(self, key: Any, version: int | None = None) -> bool:
         return bool(self._run(ops.has_key(self._key(key, version)), False))
@@ -331,10 +368,14 @@ class RedisCache(KeySpaceMixin, SetsMixin, HashesMixin, SortedSetsMixin, ListsMi
         timeout: Any = DEFAULT_TIMEOUT,
         version: int | None = None,
     ) -> Any:
+        step = self._get_or_set(key, default, timeout, version)
         try:
-            return await self._client.aexecute(self._get_or_set(key, default, timeout, version))
+            return await self._client.aexecute(step)
         except TRANSIENT_ERRORS as error:
             return self._fallback(error, _LazyDefault(default)).value
+        except DecodeError as error:
+            store, value = self._overwrite_undecodable(error, step, key, default, timeout, version)
+        return await self._arun(store, value)
 
     async def ahas_key(self, key: Any, version: int | None = None) -> bool:
         return bool(await self._arun(ops.has_key(self._key(key, version)), False))

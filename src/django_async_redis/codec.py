@@ -4,7 +4,12 @@ A value is serialized, then compressed. Plain ints are the exception: they are
 handed to the transport as they are, which writes them as decimal digits, so
 that INCR and DECR work on them in Redis and ``incr()`` needs no read first.
 Reading reverses this, and accepts raw (uncompressed) bytes too, so turning a
-compressor on, off or to another format needs no flush.
+compressor on, off or to another format needs no flush. With OPTIONS["SIGNING"]
+the compressed bytes are signed last and checked first (``signing.py``).
+
+Bytes that cannot be read back raise :class:`DecodeError`, naming the stage
+that failed, with that stage's own exception as ``__cause__``; the layers
+above add the Redis key and apply OPTIONS["ON_DECODE_ERROR"].
 """
 
 from __future__ import annotations
@@ -17,8 +22,12 @@ from django.utils.module_loading import import_string
 
 from django_async_redis.compressors.base import BaseCompressor
 from django_async_redis.compressors.identity import IdentityCompressor
-from django_async_redis.exceptions import CompressorError
+from django_async_redis.exceptions import CompressorError, DecodeError
 from django_async_redis.serializers.base import BaseSerializer
+from django_async_redis.signing import Signer, build_signer
+
+# OPTIONS["ON_DECODE_ERROR"]: what a read of bytes that cannot be decoded gives.
+DECODE_POLICIES = ("raise", "miss")
 
 DEFAULT_SERIALIZER = "django_async_redis.serializers.pickle.PickleSerializer"
 DEFAULT_COMPRESSOR = "django_async_redis.compressors.identity.IdentityCompressor"
@@ -50,13 +59,19 @@ class Codec:
         "_dumps",
         "_loads",
         "_not_compressed",
+        "_sign",
+        "_unsign",
         "compressor",
         "serializer",
+        "signer",
     )
 
-    def __init__(self, serializer: BaseSerializer, compressor: BaseCompressor) -> None:
+    def __init__(
+        self, serializer: BaseSerializer, compressor: BaseCompressor, signer: Signer | None = None
+    ) -> None:
         self.serializer = serializer
         self.compressor = compressor
+        self.signer = signer
         # Bound once here: encode and decode run on every cache call.
         self._dumps: Callable[[Any], bytes] = serializer.dumps
         self._loads: Callable[[bytes], Any] = serializer.loads
@@ -66,6 +81,8 @@ class Codec:
             self._compress = compressor.compress
             self._decompress = compressor.decompress
         self._not_compressed = _not_compressed_errors(compressor)
+        self._sign: Callable[[bytes], bytes] | None = signer.sign if signer else None
+        self._unsign: Callable[[bytes], bytes] | None = signer.unsign if signer else None
 
     def encode(self, value: Any) -> bytes | int:
         """The stored form of ``value``: the int itself for a plain int, else bytes."""
@@ -73,9 +90,16 @@ class Codec:
         # type, which only the serializer preserves.
         if type(value) is int:
             return value
-        if self._compress is None:
-            return self._dumps(value)
-        return self._compress(self._dumps(value))
+        return self.encode_always(value)
+
+    def encode_always(self, value: Any) -> bytes:
+        """``value`` serialized, compressed and signed, ints included (sorted-set members)."""
+        data = self._dumps(value)
+        if self._compress is not None:
+            data = self._compress(data)
+        if self._sign is not None:
+            data = self._sign(data)
+        return data
 
     def decode(self, data: bytes) -> Any:
         """The value stored as ``data``."""
@@ -86,20 +110,39 @@ class Codec:
         # isdigit() stops at the first non-digit, so a miss costs little.
         if data.isdigit() or (data[:1] == b"-" and data[1:].isdigit()):
             return int(data)
+        if self._unsign is not None:
+            # Before anything else reads the bytes: only our own get further.
+            data = self._unsign(data)
+        not_compressed: Exception | None = None
         if self._decompress is not None:
             # Stored raw when short, incompressible, or written before this
             # compressor was chosen. (try/except, not contextlib.suppress: this
             # runs on every read, and a zero-cost try is cheaper than a context
             # manager.)
-            try:  # noqa: SIM105
+            try:
                 data = self._decompress(data)
-            except self._not_compressed:
-                pass
-        return self._loads(data)
+            except self._not_compressed as exc:
+                not_compressed = exc
+            except Exception as exc:
+                name = type(self.compressor).__name__
+                raise DecodeError(f"{name}.decompress failed: {_brief(exc)}") from exc
+        try:
+            return self._loads(data)
+        except Exception as exc:
+            # Whatever a deserializer raises on foreign bytes (unpickling,
+            # import, JSON, UTF-8 errors...) means the same: not our value.
+            reason = f"{type(self.serializer).__name__}.loads failed: {_brief(exc)}"
+            if not_compressed is not None:
+                # A truncated or foreign compressed stream ends here, read as raw.
+                reason += (
+                    f" (read as uncompressed: {type(self.compressor).__name__} said "
+                    f"{str(not_compressed)[:200]!r})"
+                )
+            raise DecodeError(reason) from exc
 
 
 def build_codec(options: Mapping[str, Any]) -> Codec:
-    """The codec a cache's OPTIONS ask for (SERIALIZER and COMPRESSOR)."""
+    """The codec a cache's OPTIONS ask for (SERIALIZER, COMPRESSOR and SIGNING)."""
     options = dict(options)
     serializer_class = _load_class(
         options, "SERIALIZER", DEFAULT_SERIALIZER, "a serializer", ("dumps", "loads")
@@ -107,7 +150,16 @@ def build_codec(options: Mapping[str, Any]) -> Codec:
     compressor_class = _load_class(
         options, "COMPRESSOR", DEFAULT_COMPRESSOR, "a compressor", ("compress", "decompress")
     )
-    return Codec(serializer_class(options), compressor_class(options))
+    signer = build_signer(options.get("SIGNING"))
+    return Codec(serializer_class(options), compressor_class(options), signer)
+
+
+def decode_policy(options: Mapping[str, Any]) -> str:
+    """ON_DECODE_ERROR: "raise" (DecodeError naming the key) or "miss" (logged, read as absent)."""
+    policy = options.get("ON_DECODE_ERROR", "raise")
+    if policy not in DECODE_POLICIES:
+        raise ImproperlyConfigured(f"ON_DECODE_ERROR must be 'raise' or 'miss', not {policy!r}")
+    return str(policy)
 
 
 def _load_class(
@@ -133,6 +185,13 @@ def _load_class(
         wanted = " and ".join(f"{m}()" for m in methods)
         raise ImproperlyConfigured(f"{name} {path!r} is not {kind}: expected a class with {wanted}")
     return cls
+
+
+def _brief(exc: BaseException) -> str:
+    text = str(exc)
+    if len(text) > 200:
+        text = text[:200] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _is_identity(compressor: BaseCompressor) -> bool:

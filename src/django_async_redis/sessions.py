@@ -347,8 +347,11 @@ class SessionStore(SessionBase):
         return {}
 
     def _deserialize(self, payload: bytes) -> dict[str, Any] | None:
+        signer = self._cache._codec.signer
         try:
-            data = self.serializer().loads(payload)
+            # With the cache's SIGNING on, a session is checked like any value:
+            # a forged or unsigned one is corrupt data, an empty session.
+            data = self.serializer().loads(signer.unsign(payload) if signer else payload)
         except Exception:
             # Whatever a serializer raises on foreign bytes (ValueError,
             # UnicodeDecodeError, unpickling errors...) means the same thing.
@@ -360,7 +363,9 @@ class SessionStore(SessionBase):
 
     def _serialize(self, data: dict[str, Any]) -> bytes:
         payload = self.serializer().dumps(data)
-        return payload.encode() if isinstance(payload, str) else payload
+        payload = payload.encode() if isinstance(payload, str) else payload
+        signer = self._cache._codec.signer
+        return signer.sign(payload) if signer else payload
 
     def _ttl_ms(self, data: dict[str, Any]) -> int:
         # The expiry is read from ``data`` rather than through self.get(), which

@@ -9,8 +9,10 @@ the semantics below exist exactly once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
+
+from ..exceptions import DecodeError
 
 Command = tuple[Any, ...]
 
@@ -109,13 +111,31 @@ def get_many(keys: dict[bytes, Any], decode: Decode) -> Step:
     callers = list(keys.values())
 
     def then(replies: list[Any]) -> dict[Any, Any]:
-        return {
-            caller: decode(data)
-            for caller, data in zip(callers, replies[0], strict=False)
-            if data is not None
-        }
+        return decode_found(zip(keys, callers, replies[0], strict=False), decode)
 
     return Step(((b"MGET", *keys),), then, write=False)
+
+
+def decode_found(found: Iterable[tuple[bytes, Any, Any]], decode: Decode) -> dict[Any, Any]:
+    """``{caller's key: value}`` from (Redis key, caller's key, data or None) triples.
+
+    Undecodable values are all named in one DecodeError, which also carries
+    the values that did decode (a logged miss for the bad keys answers those).
+    """
+    values: dict[Any, Any] = {}
+    failed: DecodeError | None = None
+    for key, caller, data in found:
+        if data is None:
+            continue
+        try:
+            values[caller] = decode(data)
+        except DecodeError as error:
+            failed = failed or error
+            failed.keys.append(key)
+    if failed is not None:
+        failed.partial = values
+        raise failed
+    return values
 
 
 def has_key(key: bytes) -> Step:

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from . import Decode, Encoded, Expiry, Step, Wait, add
+from . import Decode, Encoded, Expiry, Step, Wait, add, decode_found
 
 _MISSING = object()
 
@@ -57,11 +57,11 @@ def get_many(keys: dict[bytes, Any], decode: Decode, window_ms: int) -> Step:
 
     def then(replies: list[Any]) -> dict[Any, Any]:
         values, remainders = replies[0], replies[1:]
-        return {
-            caller: decode(data)
-            for caller, data, remaining in zip(callers, values, remainders, strict=False)
-            if data is not None and not refresh_now(remaining, window_ms)
-        }
+        found = (
+            (key, caller, None if refresh_now(remaining, window_ms) else data)
+            for key, caller, data, remaining in zip(keys, callers, values, remainders, strict=False)
+        )
+        return decode_found(found, decode)
 
     return Step([(b"MGET", *keys), *((b"PTTL", key) for key in keys)], then, write=False)
 

@@ -9,6 +9,7 @@ from redis import exceptions as redis_errors
 
 if TYPE_CHECKING:
     from ..codec import Codec
+    from ..exceptions import DecodeError
     from ..ops import Encoded, Operation
 
 
@@ -36,6 +37,8 @@ class StructureBase:
 
         def _fallback(self, error: Exception, fallback: Any) -> Any: ...
 
+        def _undecodable(self, error: DecodeError, step: Operation, fallback: Any) -> Any: ...
+
     def _keys(self, keys: tuple[Any, ...], version: int | None) -> list[bytes]:
         return [self._key(key, version) for key in keys]
 
@@ -45,5 +48,4 @@ class StructureBase:
     def _serialize(self, value: Any) -> bytes:
         """A value always serialized, ints included: the form django-redis gives
         sorted-set members, so that its sorted sets and ours hold the same bytes."""
-        codec = self._codec
-        return codec.compressor.compress(codec.serializer.dumps(value))
+        return self._codec.encode_always(value)

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from ..codec import _is_identity
+from ..exceptions import DecodeError
 from ..ops import Step
 from ..ops import sets as ops
 from .base import StructureBase
@@ -39,6 +40,9 @@ class SetsMixin(StructureBase):
             return None
         if not _is_identity(self._codec.compressor):
             raise ValueError("Using match with compression is not supported.")
+        if self._codec.signer is not None:
+            # A signed pattern is a tag over the pattern's bytes, matching nothing.
+            raise ValueError("Using match with OPTIONS['SIGNING'] is not supported.")
         encoded = self._encode(match)
         return encoded if isinstance(encoded, bytes) else str(encoded).encode()
 
@@ -135,6 +139,8 @@ class SetsMixin(StructureBase):
                     return
         except self._transient_errors as error:
             self._fallback(error, None)
+        except DecodeError as error:
+            self._undecodable(error, step, None)
 
     # async ------------------------------------------------------------------
 
@@ -227,3 +233,5 @@ class SetsMixin(StructureBase):
                     return
         except self._transient_errors as error:
             self._fallback(error, None)
+        except DecodeError as error:
+            self._undecodable(error, step, None)
