@@ -93,14 +93,29 @@ class RoutedClient(BaseClient):
             while batches := dispatch.take():
                 if dispatch.delay:
                     time.sleep(dispatch.delay)
+                # Send to every node first, then read: the round trips overlap.
+                # Every started connection is read (or dropped) before any
+                # failure is acted on, so none is left borrowed.
+                outcomes: list[tuple[list[int], list[Any] | None, Exception | None]] = []
+                sent = []
                 for target, pieces in batches:
                     data, count = dispatch.payload(pieces)
+                    pool = sync_pool(target, self._max_connections)
                     try:
-                        replies = sync_pool(target, self._max_connections).execute(data, count)
-                    except Exception as error:
-                        dispatch.failed(pieces, error)
+                        sent.append((pool, pool.start(data), pieces, count))
+                    except Exception as refused:
+                        outcomes.append((pieces, None, refused))
+                for pool, connection, pieces, count in sent:
+                    try:
+                        outcomes.append((pieces, pool.finish(connection, count), None))
+                    except Exception as broken:
+                        outcomes.append((pieces, None, broken))
+                for pieces, answered, failure in outcomes:
+                    if failure is not None:
+                        dispatch.failed(pieces, failure)
                     else:
-                        dispatch.feed(pieces, replies)
+                        assert answered is not None
+                        dispatch.feed(pieces, answered)
                 if dispatch.needs_refresh:
                     dispatch.needs_refresh = False
                     self._refresh_routing()

@@ -86,10 +86,20 @@ class SyncConnection:
 
     def round_trip(self, payload: bytes, reply_count: int) -> list[Any]:
         """Send ``payload`` and read ``reply_count`` replies."""
+        self.send(payload)
+        return self.read(reply_count)
+
+    def send(self, payload: bytes) -> None:
+        try:
+            self._sock.sendall(payload)
+        except OSError as exc:
+            raise as_redis_error(exc, f"talking to {self.node.address}") from exc
+
+    def read(self, reply_count: int) -> list[Any]:
+        """The next ``reply_count`` replies; anything more is a protocol error."""
         sock = self._sock
         reader = self._reader
         try:
-            sock.sendall(payload)
             replies: list[Any] = []
             data = b""
             start = size = 0
@@ -158,6 +168,14 @@ class SyncPool:
 
     def execute(self, payload: bytes, reply_count: int) -> list[Any]:
         """One round trip on a borrowed connection."""
+        return self.finish(self.start(payload), reply_count)
+
+    def start(self, payload: bytes) -> SyncConnection:
+        """Borrow a connection and send ``payload`` on it; :meth:`finish` reads the replies.
+
+        Split in two so that a round trip over several nodes can send to all
+        of them before waiting for any.
+        """
         breaker = self.breaker
         if breaker.open_until:
             breaker.admit()  # raises CircuitOpen unless this call is the trial
@@ -171,20 +189,33 @@ class SyncPool:
                 self._forget_one()
                 connection = self._connect_counted()
         try:
-            replies = connection.round_trip(payload, reply_count)
+            connection.send(payload)
         except BaseException as error:
-            connection.close()
-            self._forget_one()
-            if isinstance(error, _NODE_FAILURES):
-                breaker.failure(error)
+            self._drop(connection, error)
             raise
-        if breaker.failures:
-            breaker.success()
+        return connection
+
+    def finish(self, connection: SyncConnection, reply_count: int) -> list[Any]:
+        """Read the replies of :meth:`start` and give the connection back."""
+        try:
+            replies = connection.read(reply_count)
+        except BaseException as error:
+            self._drop(connection, error)
+            raise
+        if self.breaker.failures:
+            self.breaker.success()
         self._idle.append(connection)
         if self._open >= self.max_connections:
             with self._freed:
                 self._freed.notify()
         return replies
+
+    def _drop(self, connection: SyncConnection, error: BaseException) -> None:
+        """A connection that failed mid-call may be out of step: close it, never reuse it."""
+        connection.close()
+        self._forget_one()
+        if isinstance(error, _NODE_FAILURES):
+            self.breaker.failure(error)
 
     def _connect_counted(self) -> SyncConnection:
         try:
