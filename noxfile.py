@@ -91,6 +91,8 @@ CHECKS = ["lint", "types", "package", "docs", "demo"]
 # Bump to force every venv to be reinstalled when the way we install changes.
 INSTALL_RECIPE_VERSION = "2"
 STAMP_NAME = ".django-async-redis-requirements"
+# What ruff checks (scripts/test and scripts/demo are Python without the .py).
+LINTED = ["src", "tests", "noxfile.py", "examples/demo", "scripts/test", "scripts/demo"]
 # What the package check needs beside the project.
 PACKAGE_TOOLS = ["build>=1.2", "twine>=5"]
 # The wheel is the library only: these never belong in it.
@@ -181,10 +183,10 @@ if nox is not None:
 
     @nox.session(python=interpreter(DEFAULT_PYTHON), venv_backend=BACKEND, venv_params=VENV_PARAMS)
     def lint(session: nox.Session) -> None:
-        """ruff: the linter and the formatter's check."""
+        """ruff: the linter and the formatter's check, on the library, the tests and the tooling."""
         install_once(session, "ruff>=0.6")
-        session.run("ruff", "check", "src", "tests")
-        session.run("ruff", "format", "--check", "src", "tests")
+        session.run("ruff", "check", *LINTED)
+        session.run("ruff", "format", "--check", *LINTED)
 
     @nox.session(python=interpreter(DEFAULT_PYTHON), venv_backend=BACKEND, venv_params=VENV_PARAMS)
     def types(session: nox.Session) -> None:
