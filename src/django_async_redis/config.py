@@ -190,7 +190,7 @@ class TLSOptions:
     ca_certs: str | None = None
     certfile: str | None = None
     keyfile: str | None = None
-    keyfile_password: str | None = None
+    keyfile_password: str | None = field(default=None, repr=False)
     check_hostname: bool = True
 
     def context(self) -> ssl.SSLContext:
@@ -366,7 +366,8 @@ class CacheConfig:
     """Everything the cache needs from its settings, validated."""
 
     nodes: tuple[Node, ...]
-    options: Mapping[str, Any]
+    # Not in the repr: OPTIONS may hold PASSWORD, LOCATION a password in its URL.
+    options: Mapping[str, Any] = field(repr=False)
     client_class: str
     ignore_exceptions: bool
     log_ignored_exceptions: bool
@@ -377,7 +378,7 @@ class CacheConfig:
     scan_itersize: int
     reverse_key_function: str | None
     # LOCATION's entries exactly as written (ShardClient's ring is named by them).
-    locations: tuple[str, ...] = ()
+    locations: tuple[str, ...] = field(default=(), repr=False)
     # Sentinel: the sentinels to ask for the service's primary and replicas.
     sentinels: tuple[Node, ...] = ()
     # None: the client's own default (replicas in LOCATION read; Sentinel and

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from django.core.exceptions import ImproperlyConfigured
 from redis import exceptions as redis_errors
 
-from ..config import CacheConfig, Node
+from ..config import CacheConfig, Node, redacted
 from .base import arun_procedure, run_procedure
 from .default import loop_raw_client, redis_py_kwargs, shared_raw_client
 from .routed import RoutedClient
@@ -42,11 +42,12 @@ class ClusterClient(RoutedClient):
         for node, url in zip(config.nodes, config.locations, strict=True):
             if node.db:
                 raise ImproperlyConfigured(
-                    f"LOCATION {url!r}: Redis Cluster has only database 0, not {node.db}"
+                    f"LOCATION {redacted(url)!r}: Redis Cluster has only database 0, not {node.db}"
                 )
             if node.unix_path:
                 raise ImproperlyConfigured(
-                    f"LOCATION {url!r}: cluster nodes are reached over TCP, not a unix socket"
+                    f"LOCATION {redacted(url)!r}: cluster nodes are reached over TCP, "
+                    "not a unix socket"
                 )
         if config.sentinels:
             raise ImproperlyConfigured(

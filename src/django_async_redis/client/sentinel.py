@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from django.core.exceptions import ImproperlyConfigured
 from redis import exceptions as redis_errors
 
-from ..config import CacheConfig, Node
+from ..config import CacheConfig, Node, redacted
 from ..ops import Step
 from ..transport.registry import close_async_pools, loop_resources, sync_pool
 from ..transport.resp import Unreachable
@@ -158,12 +158,12 @@ class SentinelClient(DefaultClient):
         if not config.sentinels:
             raise ImproperlyConfigured(
                 "SentinelClient needs OPTIONS['SENTINELS'], a list of (host, port) pairs; "
-                f"LOCATION {config.locations[0]!r} names the service, not a server"
+                f"LOCATION {redacted(config.locations[0])!r} names the service, not a server"
             )
         if len(config.nodes) != 1:
             raise ImproperlyConfigured(
                 "With Sentinel, LOCATION is one URL naming the service, e.g. "
-                f"'redis://mymaster/0', not {list(config.locations)!r}"
+                f"'redis://mymaster/0', not {[redacted(url) for url in config.locations]!r}"
             )
         template = config.nodes[0]
         if template.unix_path:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from ..config import CacheConfig, Node
+from ..config import CacheConfig, Node, redacted
 from .default import loop_raw_client, redis_py_kwargs, shared_raw_client
 from .routed import RoutedClient
 
@@ -73,7 +73,8 @@ class ShardClient(RoutedClient):
             )
         names = [name for name in config.locations]
         if len(set(names)) != len(names):
-            raise ImproperlyConfigured(f"ShardClient LOCATION lists a server twice: {names!r}")
+            shown = [redacted(name) for name in names]
+            raise ImproperlyConfigured(f"ShardClient LOCATION lists a server twice: {shown!r}")
         self._shards = list(config.nodes)
         self._ring = HashRing(names)
 
