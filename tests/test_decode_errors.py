@@ -325,3 +325,36 @@ def test_a_corrupt_session_reads_as_an_empty_one(
     again["b"] = 2
     again.save()
     assert SessionStore(again.session_key).load() == {"b": 2}
+
+
+# ---------------------------------------------------------------- topologies
+
+
+@pytest.mark.topology
+@pytest.mark.parametrize("topology", ["cluster", "sentinel", "shard"])
+def test_topologies_name_the_bad_key_among_keys_on_several_nodes(
+    api: str, topology: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests import topologies
+
+    def make(**options: Any) -> RedisCache:
+        entry = topologies.cache_settings(topology, **options)
+        return RedisCache(entry["LOCATION"], {"KEY_PREFIX": "dec", "OPTIONS": entry["OPTIONS"]})
+
+    cache = make()
+    cache.clear()
+    good = {f"good{i}": i for i in range(8)}  # spread over slots / shards
+    cache.set_many(good)
+    bad = rkey(cache, "bad").encode()
+    cache.client.raw_client(write=True, key=bad).set(bad, GARBAGE)
+    with pytest.raises(DecodeError) as caught:
+        call(api, cache, "get_many", [*good, "bad"])
+    assert caught.value.keys == [bad]
+    with pytest.raises(DecodeError, match=rkey(cache, "bad")):
+        call(api, cache, "get", "bad")
+    lenient = make(ON_DECODE_ERROR="miss")
+    with caplog.at_level(logging.WARNING, logger="django_async_redis"):
+        assert call(api, lenient, "get_many", [*good, "bad"]) == good
+    assert rkey(cache, "bad") in caplog.text
+    assert call(api, cache, "get_many", list(good)) == good
+    cache.clear()
