@@ -49,6 +49,7 @@ KNOWN_OPTIONS = frozenset(
         "COMPRESS_MIN_LENGTH",
         "COMPRESS_LEVEL",
         "ASYNC_CONNECTIONS",
+        "PROTOCOL",
         # Reading values back (codec.py, signing.py, docs/security.md).
         "SIGNING",
         "ON_DECODE_ERROR",
@@ -88,6 +89,7 @@ POOL_KWARGS = frozenset(
         "socket_connect_timeout",
         "socket_keepalive",
         "client_name",
+        "protocol",
         "ssl_cert_reqs",
         "ssl_ca_certs",
         "ssl_certfile",
@@ -103,6 +105,7 @@ URL_QUERY_KEYS = frozenset(
         "socket_timeout",
         "socket_connect_timeout",
         "client_name",
+        "protocol",
         "ssl_cert_reqs",
         "ssl_ca_certs",
         "ssl_certfile",
@@ -130,7 +133,12 @@ PLAIN_FACTORIES = frozenset(
 )
 # What SENTINEL_KWARGS may say about the connections to the sentinels.
 SENTINEL_KWARGS_KEYS = frozenset(
-    {"username", "password", "ssl", *(key for key in POOL_KWARGS if key != "max_connections")}
+    {
+        "username",
+        "password",
+        "ssl",
+        *(key for key in POOL_KWARGS if key not in ("max_connections", "protocol")),
+    }
 )
 
 
@@ -223,6 +231,8 @@ class Node:
     readonly: bool = False
     breaker_threshold: int = DEFAULT_BREAKER_THRESHOLD
     breaker_cooldown: float = DEFAULT_BREAKER_COOLDOWN
+    # RESP2, or RESP3 (HELLO 3) with PROTOCOL: 3.
+    protocol: int = 2
 
     def __post_init__(self) -> None:
         # Nodes key the connection registries on every call: hash once, not per lookup.
@@ -238,6 +248,19 @@ class Node:
     def handshake(self) -> list[tuple[Any, ...]]:
         """Commands that prepare a new connection: AUTH, SELECT, CLIENT SETNAME."""
         commands: list[tuple[Any, ...]] = []
+        if self.protocol == 3:
+            # HELLO switches the protocol, authenticates and names in one go.
+            hello: tuple[Any, ...] = (b"HELLO", 3)
+            if self.password is not None:
+                hello += (b"AUTH", self.username or b"default", self.password)
+            if self.client_name:
+                hello += (b"SETNAME", self.client_name)
+            commands.append(hello)
+            if self.db:
+                commands.append((b"SELECT", self.db))
+            if self.readonly:
+                commands.append((b"READONLY",))
+            return commands
         if self.password is not None:
             if self.username:
                 commands.append((b"AUTH", self.username, self.password))
@@ -276,6 +299,12 @@ def _tls_options(values: Mapping[str, Any], where: str) -> dict[str, Any]:
             check = check.lower() in ("1", "true", "yes")
         options["check_hostname"] = bool(check)
     return options
+
+
+def _protocol(value: Any) -> int:
+    if value in (2, 3, "2", "3"):
+        return int(value)
+    raise ImproperlyConfigured(f"PROTOCOL must be 2 (RESP2) or 3 (RESP3), not {value!r}")
 
 
 def parse_url(url: str, defaults: Mapping[str, Any]) -> Node:
@@ -328,6 +357,7 @@ def parse_url(url: str, defaults: Mapping[str, Any]) -> Node:
         "keepalive": bool(values.get("socket_keepalive", True)),
         "client_name": values.get("client_name"),
         "breaker_threshold": values.get("breaker_threshold", DEFAULT_BREAKER_THRESHOLD),
+        "protocol": _protocol(values.get("protocol", 2)),
         "breaker_cooldown": values.get("breaker_cooldown", DEFAULT_BREAKER_COOLDOWN),
     }
     if scheme == "unix":
@@ -434,6 +464,8 @@ def parse_config(location: Any, params: Mapping[str, Any]) -> CacheConfig:
         defaults["username"] = str(options["USERNAME"])
     if options.get("PASSWORD") is not None:
         defaults["password"] = str(options["PASSWORD"])
+    if "PROTOCOL" in options:
+        defaults["protocol"] = _protocol(options["PROTOCOL"])
     threshold = options.get("BREAKER_THRESHOLD", DEFAULT_BREAKER_THRESHOLD)
     if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 0:
         raise ImproperlyConfigured(

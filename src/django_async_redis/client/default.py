@@ -131,6 +131,7 @@ def redis_py_kwargs(node: Node) -> dict[str, Any]:
         "socket_timeout": node.socket_timeout,
         "socket_connect_timeout": node.connect_timeout,
         "client_name": node.client_name,
+        "protocol": node.protocol,
     }
     if node.unix_path:
         kwargs["unix_socket_path"] = node.unix_path

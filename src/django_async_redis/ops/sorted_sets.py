@@ -22,6 +22,8 @@ def _count(replies: list[Any]) -> int:
 
 
 def _pairs(flat: list[Any], decode: Decode, cast: ScoreCast) -> list[tuple[Any, Any]]:
+    if flat and type(flat[0]) is list:  # RESP3 (PROTOCOL 3) answers [[member, score], ...]
+        return [(decode(member), cast(score)) for member, score in flat]
     return [(decode(flat[i]), cast(flat[i + 1])) for i in range(0, len(flat), 2)]
 
 

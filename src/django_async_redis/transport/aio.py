@@ -28,6 +28,7 @@ from .resp import (
     encode_commands,
     first_error,
     new_reader,
+    resp2_shape,
 )
 
 # Bound on commands awaiting replies per connection: past it, callers wait for
@@ -60,6 +61,7 @@ class MultiplexedConnection(asyncio.Protocol):
     def __init__(self, node: Node, loop: asyncio.AbstractEventLoop) -> None:
         self.node = node
         self._breaker = breaker_for(node)
+        self._resp3 = node.protocol == 3
         self._loop = loop
         self._transport: asyncio.Transport | None = None
         self._reader = new_reader()
@@ -100,6 +102,8 @@ class MultiplexedConnection(asyncio.Protocol):
             try:
                 reply = reader.gets()
                 while reply is not False:
+                    if self._resp3:
+                        reply = resp2_shape(reply)
                     if not pending:
                         self._protocol_error("a reply nobody asked for")
                         return

@@ -132,6 +132,21 @@ def as_redis_error(
     return error_class(f"Error {doing}: {detail}")
 
 
+def resp2_shape(reply: Any) -> Any:
+    """A RESP3 reply in the shape RESP2 gives it, so every operation reads both alike.
+
+    Maps become flat [key, value, ...] lists, as RESP2 sends them; everything
+    else stays (doubles arrive as floats, which the operations read with
+    float() as they do RESP2's bulk strings).
+    """
+    kind = type(reply)
+    if kind is dict:
+        return [part for key, value in reply.items() for part in (key, resp2_shape(value))]
+    if kind is list:
+        return [resp2_shape(item) for item in reply]
+    return reply
+
+
 def first_error(replies: list[Any]) -> ReplyError | None:
     """The first error among a round trip's replies (nested EXEC replies included)."""
     for reply in replies:

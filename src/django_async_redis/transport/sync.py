@@ -27,6 +27,7 @@ from .resp import (
     encode_commands,
     first_error,
     new_reader,
+    resp2_shape,
 )
 
 _RECV_SIZE = 65536
@@ -41,10 +42,11 @@ class PoolExhausted(redis_errors.ConnectionError):
 class SyncConnection:
     """One blocking socket to one node, already authenticated and on its database."""
 
-    __slots__ = ("_poller", "_reader", "_sock", "node")
+    __slots__ = ("_poller", "_reader", "_resp3", "_sock", "node")
 
     def __init__(self, node: Node) -> None:
         self.node = node
+        self._resp3 = node.protocol == 3
         self._reader = new_reader()
         self._sock = self._connect(node)
         self._poller = select.poll()
@@ -106,7 +108,7 @@ class SyncConnection:
             while len(replies) < reply_count:
                 reply = reader.gets()
                 if reply is not False:
-                    replies.append(reply)
+                    replies.append(resp2_shape(reply) if self._resp3 else reply)
                     continue
                 if start >= size:
                     data = sock.recv(_RECV_SIZE)
