@@ -291,6 +291,7 @@ def exercise_the_cache(cache: RedisCache) -> None:
 def test_the_whole_api_works_under_the_documented_acl(acl_server: servers.Server) -> None:
     exercise_the_cache(acl_cache(acl_server))
     exercise_the_cache(acl_cache(acl_server, STAMPEDE_LOCK=True))
+    exercise_the_cache(acl_cache(acl_server, PROTOCOL=3))
 
 
 def test_the_async_api_and_sessions_work_under_it(acl_server: servers.Server) -> None:
