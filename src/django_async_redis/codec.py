@@ -113,7 +113,7 @@ class Codec:
         if self._unsign is not None:
             # Before anything else reads the bytes: only our own get further.
             data = self._unsign(data)
-        not_compressed: Exception | None = None
+        stored = data
         if self._decompress is not None:
             # Stored raw when short, incompressible, or written before this
             # compressor was chosen. (try/except, not contextlib.suppress: this
@@ -121,8 +121,8 @@ class Codec:
             # manager.)
             try:
                 data = self._decompress(data)
-            except self._not_compressed as exc:
-                not_compressed = exc
+            except self._not_compressed:
+                pass
             except Exception as exc:
                 name = type(self.compressor).__name__
                 raise DecodeError(f"{name}.decompress failed: {_brief(exc)}") from exc
@@ -131,14 +131,21 @@ class Codec:
         except Exception as exc:
             # Whatever a deserializer raises on foreign bytes (unpickling,
             # import, JSON, UTF-8 errors...) means the same: not our value.
-            reason = f"{type(self.serializer).__name__}.loads failed: {_brief(exc)}"
-            if not_compressed is not None:
-                # A truncated or foreign compressed stream ends here, read as raw.
-                reason += (
-                    f" (read as uncompressed: {type(self.compressor).__name__} said "
-                    f"{str(not_compressed)[:200]!r})"
-                )
-            raise DecodeError(reason) from exc
+            raise DecodeError(self._loads_failed(stored, data, exc)) from exc
+
+    def _loads_failed(self, stored: bytes, data: bytes, exc: Exception) -> str:
+        reason = f"{type(self.serializer).__name__}.loads failed: {_brief(exc)}"
+        if self._decompress is not None and data is stored:
+            # Read as raw because the compressor refused it: a truncated or
+            # foreign compressed stream ends here, so say what it objected to.
+            # (Asked again only now: keeping that first exception would cost
+            # every raw read a reference cycle through its traceback.)
+            try:
+                self._decompress(stored)
+            except Exception as refusal:
+                name = type(self.compressor).__name__
+                reason += f" (read as uncompressed: {name} said {str(refusal)[:200]!r})"
+        return reason
 
 
 def build_codec(options: Mapping[str, Any]) -> Codec:
