@@ -137,6 +137,10 @@ class MultiplexedConnection(asyncio.Protocol):
             if self._pending:  # the server went away with requests in flight
                 self._breaker.failure(self._lost)
         self._fail_pending(self._lost)
+        if self._transport is not None:
+            # Python 3.10's SSL transport does not count itself closed when the
+            # server drops the connection: close it, or it warns when collected.
+            self._transport.close()
         self._transport = None
         if not self.closed.done():
             self.closed.set_result(None)
