@@ -34,6 +34,7 @@ from .codec import build_codec, decode_policy
 from .config import parse_config, parse_herd_options
 from .exceptions import DecodeError
 from .keyspace import KeySpaceMixin
+from .metrics import build_client, stats_of
 from .structures import HashesMixin, ListsMixin, SetsMixin, SortedSetsMixin
 
 if TYPE_CHECKING:
@@ -76,7 +77,8 @@ class RedisCache(KeySpaceMixin, SetsMixin, HashesMixin, SortedSetsMixin, ListsMi
             raise ImproperlyConfigured(
                 f"CLIENT_CLASS {self._config.client_class!r} cannot be imported: {exc}"
             ) from exc
-        self._client: BaseClient = client_class(self._config)
+        # The class itself, or its instrumented subclass with METRICS/TRACING (metrics.py).
+        self._client: BaseClient = build_client(client_class, self._config, server, params)
         # The stock value operations, or the herd's / get_or_set lock's (client/herd.py).
         self._values: ValueOps = value_ops(parse_herd_options(self._config.options), self._client)
         self._custom_validation = type(self).validate_key is not BaseCache.validate_key
@@ -93,6 +95,10 @@ class RedisCache(KeySpaceMixin, SetsMixin, HashesMixin, SortedSetsMixin, ListsMi
     def client(self) -> BaseClient:
         """The topology client: runs ``ops.Step`` objects via ``execute`` / ``aexecute``."""
         return self._client
+
+    def stats(self) -> dict[str, Any]:
+        """This alias's counters in this process (OPTIONS METRICS); {} when it is off."""
+        return stats_of(self._client)
 
     # keys and timeouts -----------------------------------------------------
 

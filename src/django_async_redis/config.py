@@ -49,6 +49,9 @@ KNOWN_OPTIONS = frozenset(
         "COMPRESS_MIN_LENGTH",
         "COMPRESS_LEVEL",
         "ASYNC_CONNECTIONS",
+        # Counters and tracing spans (metrics.py), off by default.
+        "METRICS",
+        "TRACING",
         "PROTOCOL",
         # Reading values back (codec.py, signing.py, docs/security.md).
         "SIGNING",

@@ -1,0 +1,368 @@
+"""Counters, latency histograms and tracing spans: nothing at all unless asked for.
+
+``OPTIONS["METRICS"] = True`` counts, per cache alias and process, the calls by
+Redis command, hits and misses (GET / MGET replies), keys written (SET / MSET),
+errors by class and a latency histogram; ``cache.stats()`` reads them, and with
+``prometheus_client`` installed they are exposed to its default registry.
+``OPTIONS["TRACING"] = True`` makes an OpenTelemetry span per call
+(``db.system``, ``db.operation`` and the server address; never a key or value).
+
+Zero cost when off: the choice is made once, when the cache is built. With
+neither option the client is the configured class itself, so no call pays even
+a flag check. With one, the client is a subclass of the configured class whose
+``execute`` / ``aexecute`` wrap the real drivers.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+from .ops import Everywhere, Step
+
+if TYPE_CHECKING:
+    from .client.base import BaseClient
+    from .config import CacheConfig
+
+# Upper bounds of the latency buckets, in seconds (Prometheus' usual ladder,
+# with finer steps below a millisecond, where a cache call on a LAN lives).
+BUCKETS = (
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    2.5, 5.0, float("inf"),
+)  # fmt: skip
+
+WRITES = {b"SET": 1, b"SETEX": 1, b"PSETEX": 1, b"SETNX": 1}
+
+
+class Recorder:
+    """One alias's counters in this process, shared by every instance of its backend."""
+
+    def __init__(self, alias: str) -> None:
+        self.alias = alias
+        self._lock = threading.Lock()
+        self.calls: Counter[str] = Counter()
+        self.errors: Counter[str] = Counter()
+        self.hits = 0
+        self.misses = 0
+        self.sets = 0
+        self.buckets = [0] * len(BUCKETS)
+        self.latency_sum = 0.0
+
+    def call(self, operation: str, seconds: float, error: BaseException | None) -> None:
+        index = bisect.bisect_left(BUCKETS, seconds)
+        with self._lock:
+            self.calls[operation] += 1
+            self.buckets[index] += 1
+            self.latency_sum += seconds
+            if error is not None:
+                self.errors[type(error).__name__] += 1
+
+    def reads(self, hits: int, misses: int) -> None:
+        with self._lock:
+            self.hits += hits
+            self.misses += misses
+
+    def writes(self, count: int) -> None:
+        with self._lock:
+            self.sets += count
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            cumulative, running = [], 0
+            for bound, count in zip(BUCKETS, self.buckets, strict=True):
+                running += count
+                cumulative.append((bound, running))
+            reads = self.hits + self.misses
+            return {
+                "alias": self.alias,
+                "calls": dict(self.calls),
+                "hits": self.hits,
+                "misses": self.misses,
+                "hit_ratio": self.hits / reads if reads else None,
+                "sets": self.sets,
+                "errors": dict(self.errors),
+                "latency": {
+                    "count": running,
+                    "sum": self.latency_sum,
+                    "buckets": cumulative,  # (upper bound in seconds, calls at or below)
+                },
+            }
+
+    def reset(self) -> None:
+        with self._lock:
+            self.calls.clear()
+            self.errors.clear()
+            self.hits = self.misses = self.sets = 0
+            self.buckets = [0] * len(BUCKETS)
+            self.latency_sum = 0.0
+
+
+_recorders: dict[str, Recorder] = {}
+_recorders_lock = threading.Lock()
+
+
+def recorder(alias: str) -> Recorder:
+    with _recorders_lock:
+        found = _recorders.get(alias)
+        if found is None:
+            found = _recorders[alias] = Recorder(alias)
+            _expose_to_prometheus()
+        return found
+
+
+def all_recorders() -> list[Recorder]:
+    with _recorders_lock:
+        return list(_recorders.values())
+
+
+# what a call is ---------------------------------------------------------------------
+
+
+def operation_of(step: Any) -> str:
+    """The Redis command that names an operation (OpenTelemetry's ``db.operation``)."""
+    if type(step) is Everywhere:
+        step = step.make()
+    if type(step) is Step and step.commands:
+        name = step.commands[0][0]
+        return name.decode() if isinstance(name, bytes) else str(name)
+    return type(step).__name__
+
+
+def _counting(step: Any, record: Recorder) -> Any:
+    """``step`` whose replies are also counted: hits and misses of GET/MGET, keys SET."""
+    if type(step) is not Step or not step.commands:
+        return step
+    first = step.commands[0][0]
+    written = sum(
+        WRITES.get(command[0], 0) + (len(command) - 1) // 2 * (command[0] == b"MSET")
+        for command in step.commands
+    )
+    if written:
+        record.writes(written)
+    then = step.then
+    # Every GET of the round trip (the herd sends GET + PTTL per key), or the MGET.
+    reads = (
+        [i for i, command in enumerate(step.commands) if command[0] in (b"GET", b"MGET")]
+        if first in (b"GET", b"MGET")
+        else []
+    )
+
+    def counted(replies: list[Any]) -> Any:
+        if reads:
+            hits = misses = 0
+            for index in reads:
+                reply = replies[index]
+                if isinstance(reply, list):  # MGET
+                    missing = sum(1 for value in reply if value is None)
+                    hits, misses = hits + len(reply) - missing, misses + missing
+                elif reply is None:
+                    misses += 1
+                elif not isinstance(reply, Exception):
+                    hits += 1
+            record.reads(hits, misses)
+        # The operation's next round trip (get_or_set's SET NX, say) is counted too.
+        return _counting(then(replies), record)
+
+    return Step(step.commands, counted, write=step.write, errors_as_values=step.errors_as_values)
+
+
+# the instrumented client -------------------------------------------------------------
+
+# Set while an instrumented call runs: the driver's own nested calls (one per
+# partition for Everywhere) belong to it and are not counted again.
+_measuring: ContextVar[bool] = ContextVar("django_async_redis_measuring", default=False)
+
+
+class InstrumentedClient:
+    """Mixed in before the configured client class: measures each driven operation."""
+
+    recorder: Recorder | None = None
+    tracer: Any = None
+    _span_attributes: Mapping[str, Any] = {}
+
+    @contextlib.contextmanager
+    def _measured(self, step: Any) -> Iterator[Any]:
+        operation = operation_of(step)
+        record = self.recorder
+        token = _measuring.set(True)
+        started = time.perf_counter()
+        error: BaseException | None = None
+        span = (
+            self.tracer.start_as_current_span(
+                operation,
+                kind=_span_kind(),
+                attributes={**self._span_attributes, "db.operation": operation},
+            )
+            if self.tracer is not None
+            else contextlib.nullcontext()
+        )
+        try:
+            with span:
+                yield _counting(step, record) if record is not None else step
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            _measuring.reset(token)
+            if record is not None:
+                record.call(operation, time.perf_counter() - started, error)
+
+    def execute(self, step: Any, node: Any = None) -> Any:
+        if _measuring.get():
+            return super().execute(step, node)  # type: ignore[misc]
+        with self._measured(step) as measured:
+            return super().execute(measured, node)  # type: ignore[misc]
+
+    async def aexecute(self, step: Any, node: Any = None) -> Any:
+        if _measuring.get():
+            return await super().aexecute(step, node)  # type: ignore[misc]
+        with self._measured(step) as measured:
+            return await super().aexecute(measured, node)  # type: ignore[misc]
+
+
+def _span_kind() -> Any:
+    from opentelemetry.trace import SpanKind
+
+    return SpanKind.CLIENT
+
+
+_instrumented_classes: dict[type, type] = {}
+
+
+def build_client(
+    client_class: type[BaseClient], config: CacheConfig, location: Any, params: Mapping[str, Any]
+) -> BaseClient:
+    """The cache's client: ``client_class`` itself, or its instrumented subclass when asked."""
+    options = config.options
+    metrics = _flag(options, "METRICS")
+    tracing = _flag(options, "TRACING")
+    if not (metrics or tracing):
+        return client_class(config)
+    tracer = _tracer() if tracing else None
+    cls = _instrumented_classes.get(client_class)
+    if cls is None:
+        # Same name as the configured class, so reprs and logs read the same.
+        cls = type(client_class.__name__, (InstrumentedClient, client_class), {})
+        cls.__qualname__ = client_class.__qualname__
+        cls.__module__ = client_class.__module__
+        _instrumented_classes[client_class] = cls
+    client: Any = cls(config)
+    client.recorder = recorder(alias_of(location, params)) if metrics else None
+    client.tracer = tracer
+    primary = config.primary
+    client._span_attributes = {
+        "db.system": "redis",
+        "server.address": primary.unix_path or primary.host,
+        **({} if primary.unix_path else {"server.port": primary.port}),
+        "db.redis.database_index": primary.db,
+    }
+    return client
+
+
+def _flag(options: Mapping[str, Any], name: str) -> bool:
+    value = options.get(name, False)
+    if not isinstance(value, bool):
+        raise ImproperlyConfigured(f"OPTIONS {name!r} must be True or False, not {value!r}")
+    return value
+
+
+def _tracer() -> Any:
+    try:
+        from opentelemetry import trace
+    except ImportError:
+        raise ImproperlyConfigured(
+            "OPTIONS 'TRACING' needs the OpenTelemetry API: pip install opentelemetry-api"
+        ) from None
+    from . import __version__
+
+    return trace.get_tracer("django_async_redis", __version__)
+
+
+def alias_of(location: Any, params: Mapping[str, Any]) -> str:
+    """The CACHES alias these settings came from (a backend is not told its alias).
+
+    Django builds a backend from a copy of the alias's entry without BACKEND and
+    LOCATION; the first alias whose entry matches names the counters. Two
+    aliases with identical settings therefore share them.
+    """
+    for alias, entry in getattr(settings, "CACHES", {}).items():
+        rest = {key: value for key, value in entry.items() if key not in ("BACKEND", "LOCATION")}
+        if entry.get("LOCATION", "") == location and rest == dict(params):
+            return str(alias)
+    return str(location)
+
+
+def stats_of(client: Any) -> dict[str, Any]:
+    """What ``cache.stats()`` returns: the alias's counters, or {} when METRICS is off."""
+    found = getattr(client, "recorder", None)
+    return found.snapshot() if isinstance(found, Recorder) else {}
+
+
+# Prometheus ----------------------------------------------------------------------------
+
+_exposed = False
+
+
+def _expose_to_prometheus() -> None:
+    """Register one collector with prometheus_client's default registry, if it is installed.
+
+    It reads the recorders when scraped, so a call costs nothing more with it.
+    """
+    global _exposed
+    if _exposed:
+        return
+    try:
+        from prometheus_client import REGISTRY
+    except ImportError:
+        return
+    REGISTRY.register(PrometheusCollector())
+    _exposed = True
+
+
+class PrometheusCollector:
+    """``django_async_redis_*`` metrics, labelled by alias."""
+
+    def describe(self) -> list[Any]:
+        return []  # described when collected: the aliases appear as caches are built
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+
+        calls = CounterMetricFamily(
+            "django_async_redis_calls", "Cache calls by Redis command", labels=["alias", "command"]
+        )
+        reads = CounterMetricFamily(
+            "django_async_redis_reads", "GET/MGET keys by outcome", labels=["alias", "outcome"]
+        )
+        sets = CounterMetricFamily("django_async_redis_sets", "Keys written", labels=["alias"])
+        errors = CounterMetricFamily(
+            "django_async_redis_errors", "Failed calls by error class", labels=["alias", "error"]
+        )
+        latency = HistogramMetricFamily(
+            "django_async_redis_latency_seconds", "Cache call latency", labels=["alias"]
+        )
+        for found in all_recorders():
+            snap = found.snapshot()
+            alias = found.alias
+            for command, count in snap["calls"].items():
+                calls.add_metric([alias, command], count)
+            reads.add_metric([alias, "hit"], snap["hits"])
+            reads.add_metric([alias, "miss"], snap["misses"])
+            sets.add_metric([alias], snap["sets"])
+            for error, count in snap["errors"].items():
+                errors.add_metric([alias, error], count)
+            buckets = [
+                ("+Inf" if bound == float("inf") else repr(bound), count)
+                for bound, count in snap["latency"]["buckets"]
+            ]
+            latency.add_metric([alias], buckets, sum_value=snap["latency"]["sum"])
+        yield from (calls, reads, sets, errors, latency)
