@@ -24,7 +24,6 @@ user out everywhere. See ``docs/sessions.md``.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, TypeVar
@@ -45,6 +44,16 @@ from redis import exceptions as redis_errors
 
 from django_async_redis.cache import TRANSIENT_ERRORS, RedisCache
 from django_async_redis.ops import Command, Step
+from django_async_redis.ops.sessions import (
+    ON_PRIMARY,
+    delete_step,
+    exists_step,
+    followed_by,
+    get_step,
+    leave_owner_index,
+    now_ms,
+    write_step,
+)
 
 __all__ = [
     "IGNORE_EXCEPTIONS_SETTING",
@@ -73,11 +82,6 @@ IGNORE_EXCEPTIONS_SETTING = "DJANGO_ASYNC_REDIS_SESSION_IGNORE_EXCEPTIONS"
 # out of attempts means something is wrong, not bad luck.
 CREATE_ATTEMPTS = 10
 
-# Sessions are always read from the primary: a replica lagging behind a login
-# would show a just-created session as missing, log the user out and hand out
-# a new key. Every step below therefore says write=True.
-ON_PRIMARY = True
-
 T = TypeVar("T")
 
 
@@ -95,10 +99,6 @@ def _session_cache() -> RedisCache:
 
 def _ignore_exceptions() -> bool:
     return bool(getattr(settings, IGNORE_EXCEPTIONS_SETTING, False))
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def _text(value: bytes | str) -> str:
@@ -138,149 +138,6 @@ def _explained(error: redis_errors.ResponseError) -> redis_errors.ResponseError:
             f"The server answered: {error}"
         )
     return error
-
-
-def _followed_by(step: Step, after: Callable[[Any], Any]) -> Step:
-    """``step``, with its result handed to ``after``; ``after`` may return a further Step.
-
-    This composes operations (create-then-delete in ``cycle_key``, a write plus
-    the bookkeeping of its result) without writing a runner of our own: the
-    cache client drives the chain, sync or async.
-    """
-    first = step.then
-
-    def then(replies: list[Any]) -> Any:
-        result = first(replies)
-        if isinstance(result, Step):
-            return _followed_by(result, after)
-        return after(result)
-
-    return Step(step.commands, then, write=step.write, errors_as_values=step.errors_as_values)
-
-
-# --------------------------------------------------------------------------
-# Steps: the storage semantics, written once for the sync and the async API.
-
-
-def _write_step(
-    *,
-    key: str,
-    session_key: str,
-    payload: bytes,
-    ttl_ms: int,
-    must_create: bool,
-    index: str | None,
-    stale_index: str | None,
-    owner_index: Callable[[bytes], str | None] | None = None,
-) -> Step:
-    """Store a session; the result is True when stored, False when the condition failed.
-
-    ``must_create`` writes only a new key (SET NX), otherwise only an existing
-    one (SET XX), so a session deleted elsewhere (a logout in another tab) is
-    never brought back by a concurrent request. ``index`` is the user index the
-    session belongs in, ``stale_index`` one it must leave (the user changed).
-    ``owner_index`` is given instead when the stored session's user is unknown:
-    the write then also returns the previous value, and the index
-    ``owner_index(previous)`` names is left in a second round trip, if needed.
-    """
-    read_previous = owner_index is not None and not must_create
-    if ttl_ms <= 0:
-        return _expired_write_step(
-            key=key,
-            session_key=session_key,
-            must_create=must_create,
-            indexes=[i for i in (index, stale_index) if i is not None],
-            owner_index=owner_index if read_previous else None,
-        )
-    now = _now_ms()
-    condition = b"NX" if must_create else b"XX"
-    write: Command = (b"SET", key, payload, condition, b"PX", ttl_ms)
-    commands: list[Command] = [(*write, b"GET") if read_previous else write]
-    if index is not None:
-        commands += [
-            # Drop members whose session has expired, so the index never grows
-            # past the user's live sessions plus those deleted behind its back.
-            (b"ZREMRANGEBYSCORE", index, b"-inf", now),
-            (b"ZADD", index, now + ttl_ms, session_key),
-            # The index must outlive its longest-lived session: NX gives a new
-            # index an expiry, GT only ever extends it (Redis >= 7.0, Valkey).
-            (b"PEXPIRE", index, ttl_ms, b"NX"),
-            (b"PEXPIRE", index, ttl_ms, b"GT"),
-        ]
-    if stale_index is not None:
-        commands.append((b"ZREM", stale_index, session_key))
-
-    def then(replies: list[Any]) -> Any:
-        if replies[0] is not None:
-            if owner_index is not None and read_previous:
-                return _leave_owner_index(replies[0], owner_index, index, session_key, True)
-            return True
-        if index is None:
-            return False
-        # The write did not happen, but ZADD in the same pipeline did. For a
-        # failed update the session is gone, so its member must go. For a failed
-        # create the key is someone else's: remove the member only if we added it.
-        if must_create and replies[2] == 0:
-            return False
-        return Step([(b"ZREM", index, session_key)], lambda _: False, write=ON_PRIMARY)
-
-    return Step(commands, then, write=ON_PRIMARY)
-
-
-def _leave_owner_index(
-    previous: bytes,
-    owner_index: Callable[[bytes], str | None],
-    current_index: str | None,
-    session_key: str,
-    result: Any,
-) -> Any:
-    """``result``, after taking the session out of the index of its previous owner."""
-    stale = owner_index(previous)
-    if stale is None or stale == current_index:
-        return result
-    return Step([(b"ZREM", stale, session_key)], lambda _: result, write=ON_PRIMARY)
-
-
-def _expired_write_step(
-    *,
-    key: str,
-    session_key: str,
-    must_create: bool,
-    indexes: list[str],
-    owner_index: Callable[[bytes], str | None] | None,
-) -> Step:
-    """Storing a session whose expiry is already past: Redis cannot keep it even briefly."""
-    if must_create:
-        # Nothing is stored; the answer is still the one SET NX would give.
-        return Step([(b"EXISTS", key)], lambda replies: replies[0] == 0, write=ON_PRIMARY)
-    # Saving an expired session ends it; a session already gone is still an
-    # UpdateError, as for any save of a deleted session.
-    commands: list[Command] = [(b"DEL", key) if owner_index is None else (b"GETDEL", key)]
-    commands += [(b"ZREM", index, session_key) for index in indexes]
-
-    def then(replies: list[Any]) -> Any:
-        if owner_index is None:
-            return replies[0] == 1
-        if replies[0] is None:
-            return False
-        return _leave_owner_index(replies[0], owner_index, None, session_key, True)
-
-    return Step(commands, then, write=ON_PRIMARY)
-
-
-def _delete_step(key: str, session_key: str, index: str | None) -> Step:
-    commands: list[Command] = [(b"DEL", key)]
-    if index is not None:
-        commands.append((b"ZREM", index, session_key))
-    return Step(commands, lambda replies: None, write=ON_PRIMARY)
-
-
-def _exists_step(key: str) -> Step:
-    return Step([(b"EXISTS", key)], lambda replies: replies[0] == 1, write=ON_PRIMARY)
-
-
-def _get_step(key: str) -> Step:
-    return Step([(b"GET", key)], lambda replies: replies[0], write=ON_PRIMARY)
 
 
 class SessionStore(SessionBase):
@@ -354,7 +211,7 @@ class SessionStore(SessionBase):
             self._indexed_user, self._index_known = _user_of(data), True
             return data
 
-        return _followed_by(_get_step(self.redis_key(session_key)), loaded)
+        return followed_by(get_step(self.redis_key(session_key)), loaded)
 
     def _load_failed_fallback(self) -> dict[str, Any]:
         # Keep the key: the session may well still be in Redis, and dropping the
@@ -394,7 +251,7 @@ class SessionStore(SessionBase):
         user = _user_of(data)
         known = self._index_known or must_create
         previous = self._indexed_user if known and self._indexed_user != user else None
-        step = _write_step(
+        step = write_step(
             key=self.redis_key(session_key),
             session_key=session_key,
             payload=self._serialize(data),
@@ -412,7 +269,7 @@ class SessionStore(SessionBase):
                 self._indexed_user, self._index_known = user, True
             return ok
 
-        return _followed_by(step, stored)
+        return followed_by(step, stored)
 
     def _save_step(self, data: dict[str, Any], must_create: bool) -> Step:
         session_key = self.session_key
@@ -422,7 +279,7 @@ class SessionStore(SessionBase):
             if not ok:
                 raise CreateError if must_create else UpdateError
 
-        return _followed_by(self._store_step(session_key, data, must_create=must_create), saved)
+        return followed_by(self._store_step(session_key, data, must_create=must_create), saved)
 
     def _create_step(self, data: dict[str, Any], attempts: int = CREATE_ATTEMPTS) -> Step:
         session_key = get_random_string(32, VALID_KEY_CHARS)
@@ -438,7 +295,7 @@ class SessionStore(SessionBase):
                 )
             return self._create_step(data, attempts - 1)
 
-        return _followed_by(self._store_step(session_key, data, must_create=True), created)
+        return followed_by(self._store_step(session_key, data, must_create=True), created)
 
     def _cycle_step(self, data: dict[str, Any]) -> Step:
         old_key, known, old_user = self.session_key, self._index_known, self._indexed_user
@@ -447,14 +304,14 @@ class SessionStore(SessionBase):
             return create
         # Delete the old key only once the new one is written: a failure in
         # between leaves both sessions (both indexed), never neither.
-        return _followed_by(
+        return followed_by(
             create, lambda _: self._delete_step_for(old_key, known=known, user=old_user)
         )
 
     def _delete_step_for(self, session_key: str, *, known: bool, user: str | None) -> Step:
         key = self.redis_key(session_key)
         if known:
-            return _delete_step(key, session_key, self._index_key(user))
+            return delete_step(key, session_key, self._index_key(user))
 
         # Whose session this is cannot be known without reading it (a delete by
         # key, or a flush() of a session never loaded): GETDEL deletes and
@@ -463,7 +320,7 @@ class SessionStore(SessionBase):
         def deleted(replies: list[Any]) -> Any:
             if replies[0] is None:
                 return None
-            return _leave_owner_index(replies[0], self._owner_index, None, session_key, None)
+            return leave_owner_index(replies[0], self._owner_index, None, session_key, None)
 
         return Step([(b"GETDEL", key)], deleted, write=ON_PRIMARY)
 
@@ -494,7 +351,7 @@ class SessionStore(SessionBase):
     def exists(self, session_key: str | None) -> bool:
         if not session_key:
             return False
-        return bool(self._execute(_exists_step(self.redis_key(session_key)), "exists", bool))
+        return bool(self._execute(exists_step(self.redis_key(session_key)), "exists", bool))
 
     def create(self) -> None:
         # _get_session and _session are SessionBase's own helpers, absent from django-stubs.
@@ -551,7 +408,7 @@ class SessionStore(SessionBase):
     async def aexists(self, session_key: str | None) -> bool:
         if not session_key:
             return False
-        return bool(await self._aexecute(_exists_step(self.redis_key(session_key)), "exists", bool))
+        return bool(await self._aexecute(exists_step(self.redis_key(session_key)), "exists", bool))
 
     async def acreate(self) -> None:
         data = await self._aloaded(no_load=True)
@@ -616,7 +473,7 @@ class LiveSession(NamedTuple):
 
 def _user_sessions_step(cache: RedisCache, user_id: str) -> Step:
     index = _index_redis_key(cache, user_id)
-    now = _now_ms()
+    now = now_ms()
 
     def listed(replies: list[Any]) -> Any:
         members = [_text(member) for member in replies[1]]
