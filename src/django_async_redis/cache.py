@@ -28,10 +28,10 @@ from django.utils.module_loading import import_string
 from redis import exceptions as redis_errors
 
 from . import ops
-from .client.herd import ValueOps, value_ops
+from .client.herd import ValueOps, parse_herd_options, value_ops
 from .client.routing import command_keys
 from .codec import build_codec, decode_policy
-from .config import parse_config, parse_herd_options
+from .config import parse_config
 from .exceptions import DecodeError
 from .keyspace import KeySpaceMixin
 from .metrics import build_client, stats_of

@@ -618,32 +618,6 @@ def _sentinel_nodes(options: Mapping[str, Any]) -> tuple[Node, ...]:
     return tuple(nodes)
 
 
-DEFAULT_HERD_TIMEOUT = 60
-DEFAULT_STAMPEDE_LOCK_TIMEOUT = 10.0
-
-
-@dataclass(frozen=True)
-class HerdOptions:
-    """The herd window and the get_or_set lock, in milliseconds (0 / None: off)."""
-
-    herd: bool = False
-    window_ms: int = DEFAULT_HERD_TIMEOUT * 1000
-    lock_ms: int | None = None
-
-
-def parse_herd_options(options: Mapping[str, Any]) -> HerdOptions:
-    """HERD, HERD_TIMEOUT (else django-redis's CACHE_HERD_TIMEOUT setting), STAMPEDE_LOCK*."""
-    window = options.get("HERD_TIMEOUT", getattr(settings, "CACHE_HERD_TIMEOUT", None))
-    window_s = DEFAULT_HERD_TIMEOUT if window is None else _timeout("HERD_TIMEOUT", window)
-    lock_timeout = _timeout(
-        "STAMPEDE_LOCK_TIMEOUT",
-        options.get("STAMPEDE_LOCK_TIMEOUT", DEFAULT_STAMPEDE_LOCK_TIMEOUT),
-    )
-    locked = _flag("STAMPEDE_LOCK", options.get("STAMPEDE_LOCK", False))
-    return HerdOptions(
-        herd=_flag("HERD", options.get("HERD", False)),
-        window_ms=round((window_s or DEFAULT_HERD_TIMEOUT) * 1000),
-        lock_ms=max(1, round((lock_timeout or DEFAULT_STAMPEDE_LOCK_TIMEOUT) * 1000))
-        if locked
-        else None,
-    )
+# The validators, for option parsers that live beside what they configure.
+seconds_setting = _timeout
+flag_setting = _flag

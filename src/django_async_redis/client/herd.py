@@ -11,14 +11,47 @@ compute once per key across callers, with or without the herd.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
+from django.conf import settings
+
 from .. import ops
-from ..config import HerdOptions
+from ..config import flag_setting, seconds_setting
 from ..ops import Decode, Encoded, Expiry, Step
 from ..ops import herd as herd_ops
 from .default import DefaultClient
+
+DEFAULT_HERD_TIMEOUT = 60
+DEFAULT_STAMPEDE_LOCK_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class HerdOptions:
+    """The herd window and the get_or_set lock, in milliseconds (0 / None: off)."""
+
+    herd: bool = False
+    window_ms: int = DEFAULT_HERD_TIMEOUT * 1000
+    lock_ms: int | None = None
+
+
+def parse_herd_options(options: Mapping[str, Any]) -> HerdOptions:
+    """HERD, HERD_TIMEOUT (else django-redis's CACHE_HERD_TIMEOUT setting), STAMPEDE_LOCK*."""
+    window = options.get("HERD_TIMEOUT", getattr(settings, "CACHE_HERD_TIMEOUT", None))
+    window_s = DEFAULT_HERD_TIMEOUT if window is None else seconds_setting("HERD_TIMEOUT", window)
+    lock_timeout = seconds_setting(
+        "STAMPEDE_LOCK_TIMEOUT",
+        options.get("STAMPEDE_LOCK_TIMEOUT", DEFAULT_STAMPEDE_LOCK_TIMEOUT),
+    )
+    locked = flag_setting("STAMPEDE_LOCK", options.get("STAMPEDE_LOCK", False))
+    return HerdOptions(
+        herd=flag_setting("HERD", options.get("HERD", False)),
+        window_ms=round((window_s or DEFAULT_HERD_TIMEOUT) * 1000),
+        lock_ms=max(1, round((lock_timeout or DEFAULT_STAMPEDE_LOCK_TIMEOUT) * 1000))
+        if locked
+        else None,
+    )
 
 
 class HerdClient(DefaultClient):
