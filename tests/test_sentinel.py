@@ -194,3 +194,33 @@ def test_failover_when_the_primary_is_killed() -> None:
         _nothing_fails(cache)
     finally:
         found.stop()
+
+
+def test_sentinels_and_data_nodes_with_passwords() -> None:
+    """SENTINEL_KWARGS carries the sentinels' own password, PASSWORD the data nodes'."""
+    found = topologies.start_sentinels()
+    try:
+        for server in found.data_nodes():
+            with server.client() as raw:
+                raw.config_set("masterauth", "data-secret")
+                raw.config_set("requirepass", "data-secret")
+        for sentinel in found.sentinels:
+            with sentinel.client() as raw:
+                raw.execute_command(
+                    "SENTINEL", "SET", topologies.SERVICE, "auth-pass", "data-secret"
+                )
+                raw.execute_command("ACL", "SETUSER", "default", "on", ">sentinel-secret")
+        options = {"SENTINELS": found.addresses, "PASSWORD": "data-secret"}
+        cache = RedisCache(
+            f"redis://{topologies.SERVICE}/0",
+            {"OPTIONS": {**options, "SENTINEL_KWARGS": {"password": "sentinel-secret"}}},
+        )
+        cache.set("k", "v")
+        assert asyncio.run(cache.aget("k")) == "v"
+        unauthorised = RedisCache(f"redis://{topologies.SERVICE}/0", {"OPTIONS": options})
+        with pytest.raises(redis.ConnectionError, match="No sentinel named a primary") as info:
+            unauthorised.get("k")
+        assert "auth" in str(info.value).lower()
+        assert "sentinel-secret" not in str(info.value) and "data-secret" not in str(info.value)
+    finally:
+        found.stop()
