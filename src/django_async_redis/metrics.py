@@ -22,7 +22,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -265,7 +265,7 @@ def build_client(
         **({} if primary.unix_path else {"server.port": primary.port}),
         "db.redis.database_index": primary.db,
     }
-    return client
+    return cast("BaseClient", client)
 
 
 def _flag(options: Mapping[str, Any], name: str) -> bool:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, cast
 
 from django.core.cache import BaseCache, caches
 from django.http import HttpRequest, HttpResponseBase
@@ -77,8 +77,8 @@ class UpdateCacheMiddleware(_AsyncCacheIO, django_cache.UpdateCacheMiddleware):
         # callback, which reads self.cache when it runs: after this run, so it
         # gets the real cache, in the sync context the render happens in.
         # Django's stubs let process_response take and give a str as well.
-        processed: Any = await self._adeferred(self.process_response, request, response)
-        return processed
+        processed = await self._adeferred(self.process_response, request, response)
+        return cast(HttpResponseBase, processed)
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
         response = await self.get_response(request)
@@ -91,7 +91,8 @@ class FetchFromCacheMiddleware(_AsyncCacheIO, django_cache.FetchFromCacheMiddlew
     get_response: Callable[[HttpRequest], Any]
 
     async def aprocess_request(self, request: HttpRequest) -> HttpResponseBase | None:
-        return await self._adeferred(self.process_request, request)
+        cached = await self._adeferred(self.process_request, request)
+        return cast("HttpResponseBase | None", cached)
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
         response = await self.aprocess_request(request)
