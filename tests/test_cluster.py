@@ -380,3 +380,36 @@ def test_manual_failover() -> None:
 
 def _slot(cache: RedisCache, name: str) -> int:
     return key_slot(cache.make_key(name).encode())
+
+
+def test_a_dead_shard_fails_fast_and_the_others_keep_serving() -> None:
+    """A shard with no node left: its keys answer the default at once, others as usual."""
+    cluster = topologies.start_cluster()
+    try:
+        cache = cluster_cache(cluster, SOCKET_TIMEOUT=0.5, IGNORE_EXCEPTIONS=True)
+        victim = cluster.primaries[0]
+        names = [f"d{n}" for n in range(300)]
+        cache.set_many({name: name for name in names})
+        dead = [n for n in names if cluster.owner_of(_slot(cache, n)) is victim]
+        alive = [n for n in names if n not in dead]
+        assert dead and alive
+        for server in (cluster.replica_of(victim), victim):
+            assert server.process is not None
+            os.kill(server.process.pid, signal.SIGKILL)
+            server.process.wait(10)
+            server.process = None
+        started = time.monotonic()
+        answers = [cache.get(name, "default") for name in dead[:30]]
+        answers += asyncio.run(_gather_gets_default(cache, dead[:30]))
+        seconds = time.monotonic() - started
+        print(f"\ncluster, a dead shard: 60 calls to its keys answered in {seconds:.2f} s")
+        assert answers == ["default"] * 60
+        assert seconds < 10  # each call would wait out its retries (0.75 s) without the breaker
+        assert cache.get_many(alive) == {name: name for name in alive}
+        assert asyncio.run(cache.aget_many(alive[:50])) == {name: name for name in alive[:50]}
+    finally:
+        cluster.stop()
+
+
+async def _gather_gets_default(cache: RedisCache, keys: list[str]) -> list[Any]:
+    return list(await asyncio.gather(*(cache.aget(key, "default") for key in keys)))

@@ -21,6 +21,7 @@ from collections.abc import Hashable, Sequence
 from typing import Any, Protocol
 
 from ..config import Node
+from ..transport.breaker import CircuitOpen
 from ..transport.resp import ReplyError, Unreachable, encode_command
 
 Command = Sequence[Any]
@@ -164,6 +165,7 @@ class Dispatch:
         self._plans: list[tuple[str, list[int], Any]] = []
         self._todo: list[int] = []
         self._retries = 0
+        self._breaker_retried = False
         self.delay = 0.0
         self.needs_refresh = False
         for command in commands:
@@ -298,12 +300,17 @@ class Dispatch:
         twice, since it may not be safe to repeat (INCR).
         """
         self.needs_refresh = True
-        if isinstance(error, Unreachable) and self._retry_later():
-            for index in pieces:
-                self._pieces[index].asking = None
-            self._todo.extend(pieces)
-            return
-        raise error
+        if isinstance(error, CircuitOpen):
+            # The node is known to be down: worth one more try, at once, in case
+            # the reloaded map names another owner; no waiting on a dead node.
+            if self._breaker_retried:
+                raise error
+            self._breaker_retried = True
+        elif not (isinstance(error, Unreachable) and self._retry_later()):
+            raise error
+        for index in pieces:
+            self._pieces[index].asking = None
+        self._todo.extend(pieces)
 
     def replies(self) -> list[Any]:
         """The Step's replies, in its order, pieces merged."""
