@@ -11,6 +11,7 @@ import pickle
 from dataclasses import dataclass
 from typing import Any
 
+import django_redis
 import pytest
 import redis
 from django_redis.cache import RedisCache as DjangoRedisCache
@@ -131,18 +132,25 @@ def test_structures_both_ways(serializer: str) -> None:
     ours.sadd("s", "ours")
     assert theirs.smembers("s") == {1, "héllo", None, 2.5, "ours"}
 
-    theirs.zadd("z", {"low": 1, 7: 2, None: 3})
-    assert ours.zrange("z", 0, -1, withscores=True) == [("low", 1.0), (7, 2.0), (None, 3.0)]
-    assert ours.zscore("z", 7) == 2.0
-    ours.zadd("z", {"high": 9})
-    assert theirs.zrevrange("z", 0, 0) == ["high"]
-    assert theirs.zrank("z", 7) == ours.zrank("z", 7) == 1
+    # Sorted sets arrived in django-redis 7 (Django 4.2 gets 6.0, which has none:
+    # there is nothing of theirs to switch from there).
+    if hasattr(theirs, "zadd"):
+        theirs.zadd("z", {"low": 1, 7: 2, None: 3})
+        assert ours.zrange("z", 0, -1, withscores=True) == [("low", 1.0), (7, 2.0), (None, 3.0)]
+        assert ours.zscore("z", 7) == 2.0
+        ours.zadd("z", {"high": 9})
+        assert theirs.zrevrange("z", 0, 0) == ["high"]
+        assert theirs.zrank("z", 7) == ours.zrank("z", 7) == 1
 
-    theirs.hset("h", "f", {"nested": [1]})
-    ours.hset("h", mapping={"g": 5})
-    assert ours.hget("h", "f") == {"nested": [1]}
-    assert sorted(theirs.hkeys("h")) == ["f", "g"] == sorted(ours.hkeys("h"))
-    assert theirs.hexists("h", "g") and theirs.hlen("h") == 2
+    # Hashes as django-redis 7 lays them out (a made key, plain field names).
+    # 6.x kept the hash under its raw name and made each field a key: those
+    # hashes do not carry over (docs/django-redis-compat.md says so).
+    if int(django_redis.__version__.split(".")[0]) >= 7:
+        theirs.hset("h", "f", {"nested": [1]})
+        ours.hset("h", mapping={"g": 5})
+        assert ours.hget("h", "f") == {"nested": [1]}
+        assert sorted(theirs.hkeys("h")) == ["f", "g"] == sorted(ours.hkeys("h"))
+        assert theirs.hexists("h", "g") and theirs.hlen("h") == 2
 
 
 def _seed_decode(data: bytes) -> Any:
