@@ -140,15 +140,23 @@ def _sync_swaps(test: SimpleTestCase) -> dict[str, Any]:
 for _name in CACHE_TESTS_CASES:
     globals()[f"Sync{_name}"] = against_ours(getattr(django_cache_tests, _name), _sync_swaps)
 
-try:  # Django 5.0+; in 4.2 the case sits among unrelated ones in decorators/tests.py
-    CACHE_PAGE_DECORATOR_TEST = importlib.import_module(
-        "decorators.test_cache"
-    ).CachePageDecoratorTest
-except ImportError:
-    CACHE_PAGE_DECORATOR_TEST = None
 
-if CACHE_PAGE_DECORATOR_TEST is not None:
-    SyncCachePageDecoratorTest = against_ours(CACHE_PAGE_DECORATOR_TEST, _sync_swaps)
+def _cache_page_decorator_case() -> type[SimpleTestCase] | None:
+    """Django 5.0+'s cache_page case; in 4.2 it sits among unrelated ones (left out).
+
+    Returned, never kept in a module global: pytest would collect Django's own class.
+    """
+    try:
+        case: type[SimpleTestCase] = importlib.import_module(
+            "decorators.test_cache"
+        ).CachePageDecoratorTest
+    except ImportError:
+        return None
+    return case
+
+
+if _cache_page_decorator_case() is not None:
+    SyncCachePageDecoratorTest = against_ours(_cache_page_decorator_case(), _sync_swaps)
 
 
 # async: stand-ins that drive our async paths -------------------------------------
@@ -267,8 +275,8 @@ def _forbid_sync_io(test: SimpleTestCase) -> None:
 for _name in CACHE_TESTS_CASES:
     globals()[f"Async{_name}"] = against_ours(getattr(django_cache_tests, _name), _async_swaps)
 
-if CACHE_PAGE_DECORATOR_TEST is not None:
-    AsyncCachePageDecoratorTest = against_ours(CACHE_PAGE_DECORATOR_TEST, _async_swaps)
+if _cache_page_decorator_case() is not None:
+    AsyncCachePageDecoratorTest = against_ours(_cache_page_decorator_case(), _async_swaps)
 
 
 def test_async_paths_were_taken() -> None:
