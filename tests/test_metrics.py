@@ -92,6 +92,9 @@ def test_counters_sync(measured: RedisCache) -> None:
     latency = stats["latency"]
     assert latency["count"] == 7 == latency["buckets"][-1][1]
     assert latency["buckets"][-1][0] == float("inf") and latency["sum"] > 0
+    assert stats["breakers"] == {
+        measured.client.config.primary.address: {"state": "closed", "failures": 0}
+    }
 
 
 def test_counters_async(measured: RedisCache) -> None:
@@ -121,6 +124,8 @@ def test_errors_are_counted_also_when_ignored() -> None:
         stats = cache.stats()
     # ConnectionError, or a subclass of it (an unreachable node's own class).
     assert sum(stats["errors"].values()) == 2
+    ((address, breaker),) = stats["breakers"].items()
+    assert address == dead.removeprefix("redis://") and breaker["failures"] >= 1
     assert stats["calls"] == {"GET": 2}
 
 
@@ -204,6 +209,7 @@ def test_prometheus_exposition(measured: RedisCache) -> None:
     assert 'django_async_redis_calls_total{alias="measured",command="GET"} 2.0' in text
     assert 'django_async_redis_reads_total{alias="measured",outcome="hit"} 1.0' in text
     assert 'django_async_redis_latency_seconds_count{alias="measured"} 3.0' in text
+    assert 'django_async_redis_breaker_open{alias="measured",node=' in text
 
 
 def _best_per_call(runs: dict[str, Any], calls: int, rounds: int = 7) -> dict[str, float]:

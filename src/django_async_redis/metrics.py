@@ -2,8 +2,9 @@
 
 ``OPTIONS["METRICS"] = True`` counts, per cache alias and process, the calls by
 Redis command, hits and misses (GET / MGET replies), keys written (SET / MSET),
-errors by class and a latency histogram; ``cache.stats()`` reads them, and with
-``prometheus_client`` installed they are exposed to its default registry.
+errors by class and a latency histogram, beside the nodes' circuit breakers;
+``cache.stats()`` reads them, and with ``prometheus_client`` installed they are
+exposed to its default registry.
 ``OPTIONS["TRACING"] = True`` makes an OpenTelemetry span per call
 (``db.system``, ``db.operation`` and the server address; never a key or value).
 
@@ -19,6 +20,7 @@ import bisect
 import contextlib
 import threading
 import time
+import weakref
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
@@ -56,6 +58,31 @@ class Recorder:
         self.sets = 0
         self.buckets = [0] * len(BUCKETS)
         self.latency_sum = 0.0
+        # The alias's latest client, for its nodes' breaker states (read, never kept alive).
+        self._client: weakref.ref[Any] | None = None
+
+    def track(self, client: Any) -> None:
+        self._client = weakref.ref(client)
+
+    def breakers(self) -> dict[str, dict[str, Any]]:
+        """Each known node's circuit breaker: closed, open, or half-open (a trial is due)."""
+        client = self._client() if self._client is not None else None
+        if client is None:
+            return {}
+        from .transport.breaker import breaker_for
+
+        now = time.monotonic()
+        states = {}
+        for node in client.nodes:
+            breaker = breaker_for(node)
+            if not breaker.open_until:
+                state = "closed"
+            elif now < breaker.open_until:
+                state = "open"
+            else:
+                state = "half-open"
+            states[node.address] = {"state": state, "failures": breaker.failures}
+        return states
 
     def call(self, operation: str, seconds: float, error: BaseException | None) -> None:
         index = bisect.bisect_left(BUCKETS, seconds)
@@ -95,6 +122,7 @@ class Recorder:
                     "sum": self.latency_sum,
                     "buckets": cumulative,  # (upper bound in seconds, calls at or below)
                 },
+                "breakers": self.breakers(),
             }
 
     def reset(self) -> None:
@@ -257,6 +285,8 @@ def build_client(
         _instrumented_classes[client_class] = cls
     client: Any = cls(config)
     client.recorder = recorder(alias_of(location, params)) if metrics else None
+    if client.recorder is not None:
+        client.recorder.track(client)
     client.tracer = tracer
     primary = config.primary
     client._span_attributes = {
@@ -335,7 +365,11 @@ class PrometheusCollector:
         return []  # described when collected: the aliases appear as caches are built
 
     def collect(self) -> Iterator[Any]:
-        from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+        from prometheus_client.core import (
+            CounterMetricFamily,
+            GaugeMetricFamily,
+            HistogramMetricFamily,
+        )
 
         calls = CounterMetricFamily(
             "django_async_redis_calls", "Cache calls by Redis command", labels=["alias", "command"]
@@ -349,6 +383,11 @@ class PrometheusCollector:
         )
         latency = HistogramMetricFamily(
             "django_async_redis_latency_seconds", "Cache call latency", labels=["alias"]
+        )
+        breaker_open = GaugeMetricFamily(
+            "django_async_redis_breaker_open",
+            "1 while a node's circuit breaker is open or half-open",
+            labels=["alias", "node"],
         )
         for found in all_recorders():
             snap = found.snapshot()
@@ -365,4 +404,6 @@ class PrometheusCollector:
                 for bound, count in snap["latency"]["buckets"]
             ]
             latency.add_metric([alias], buckets, sum_value=snap["latency"]["sum"])
-        yield from (calls, reads, sets, errors, latency)
+            for node, breaker in snap["breakers"].items():
+                breaker_open.add_metric([alias, node], int(breaker["state"] != "closed"))
+        yield from (calls, reads, sets, errors, latency, breaker_open)
