@@ -83,9 +83,16 @@ _ERROR_CLASSES: dict[str, type[redis_errors.RedisError]] = {
 }
 
 
+# A server at maxclients answers the new connection's first command with this and
+# hangs up: a connection failure (as redis-py classes it), not a reply error.
+_CONNECTION_REFUSALS = ("ERR max number of clients reached",)
+
+
 def classify_error(reply: ReplyError) -> redis_errors.RedisError:
     """The redis-py exception matching an error reply, by its leading code."""
     message = str(reply)
+    if message.startswith(_CONNECTION_REFUSALS):
+        return redis_errors.ConnectionError(message)
     code = message.split(" ", 1)[0]
     error_class = _ERROR_CLASSES.get(code, redis_errors.ResponseError)
     return error_class(message)
