@@ -8,7 +8,6 @@ nested score pairs come back in RESP3's shapes and must read as under RESP2.
 from __future__ import annotations
 
 import asyncio
-import inspect
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -20,16 +19,11 @@ from sessions_tests import tests as django_session_tests
 
 from django_async_redis.cache import RedisCache
 from django_async_redis.sessions import SessionStore
-from tests import (
-    servers,
-    test_structures_hashes,
-    test_structures_lists,
-    test_structures_sets,
-    test_structures_sorted_sets,
-)
+from tests import servers
 from tests import test_django_cache_suite as sync_suite
 from tests import test_django_cache_suite_async as async_suite
 from tests.structures_support import SERIALIZERS, Api
+from tests.test_structures_topologies import FAMILY_TESTS
 
 
 def resp3_settings() -> dict[str, Any]:
@@ -71,19 +65,6 @@ class Resp3SessionTests(django_session_tests.SessionTestsMixin, SimpleTestCase):
     def setUpClass(cls) -> None:
         cls._overridden_settings = {"CACHES": {"default": resp3_settings()}}
         super().setUpClass()
-
-
-FAMILY_TESTS: list[Callable[..., None]] = [
-    test
-    for module in (
-        test_structures_sets,
-        test_structures_hashes,
-        test_structures_sorted_sets,
-        test_structures_lists,
-    )
-    for name, test in sorted(vars(module).items())
-    if name.startswith("test_") and list(inspect.signature(test).parameters) == ["run"]
-]
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])

@@ -131,23 +131,27 @@ class KeySpaceMixin(StructureBase):
         result: list[str] = await self._arun(step, [])
         return result
 
+    def _scan_page(
+        self, search: str, itersize: int | None, version: int | None
+    ) -> Callable[[int], ops.Step]:
+        glob = self._pattern(search, version)
+        count = itersize or self._config.scan_itersize
+        return lambda cursor: ops.scan_page(glob, cursor, count)
+
     def iter_keys(
         self, search: str, itersize: int | None = None, version: int | None = None
     ) -> Iterator[str]:
         """Matching keys, fetched page by page with SCAN (each server in turn)."""
-        glob = self._pattern(search, version)
-        count = itersize or self._config.scan_itersize
+        page = self._scan_page(search, itersize, version)
         try:
-            for part in self._client.partitions():
-                cursor = 0
-                while True:
-                    cursor, found = self._client.execute(ops.scan_page(glob, cursor, count), part)
-                    for key in found:
-                        yield self._reverse(key)
-                    if not cursor:
-                        break
+            parts = self._client.partitions()
         except self._transient_errors as error:
             self._fallback(error, None)
+            return
+        for part in parts:
+            for found in self._pages(page, part):
+                for key in found:
+                    yield self._reverse(key)
 
     def aiter_keys(
         self, search: str, itersize: int | None = None, version: int | None = None
@@ -162,20 +166,16 @@ class KeySpaceMixin(StructureBase):
     async def _aiter_keys(
         self, search: str, itersize: int | None, version: int | None
     ) -> AsyncGenerator[str, None]:
-        glob = self._pattern(search, version)
-        count = itersize or self._config.scan_itersize
+        page = self._scan_page(search, itersize, version)
         try:
-            for part in await self._client.apartitions():
-                cursor = 0
-                while True:
-                    step = ops.scan_page(glob, cursor, count)
-                    cursor, found = await self._client.aexecute(step, part)
-                    for key in found:
-                        yield self._reverse(key)
-                    if not cursor:
-                        break
+            parts = await self._client.apartitions()
         except self._transient_errors as error:
             self._fallback(error, None)
+            return
+        for part in parts:
+            async for found in self._apages(page, part):
+                for key in found:
+                    yield self._reverse(key)
 
     def _delete_pattern(
         self, pattern: str, version: int | None, prefix: str | None, itersize: int | None

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from redis import exceptions as redis_errors
 
+from ..exceptions import DecodeError
+
 if TYPE_CHECKING:
     from ..codec import Codec
-    from ..exceptions import DecodeError
-    from ..ops import Encoded, Operation
+    from ..config import Node
+    from ..ops import Encoded, Operation, Step
 
 
 class StructureBase:
@@ -38,6 +40,43 @@ class StructureBase:
         def _fallback(self, error: Exception, fallback: Any) -> Any: ...
 
         def _undecodable(self, error: DecodeError, step: Operation, fallback: Any) -> Any: ...
+
+    # Cursor walks (SCAN, SSCAN): one step per page, until the cursor comes back 0.
+    # A failure ends the walk under the cache's error and decode policies.
+
+    def _pages(self, page: Callable[[int], Step], node: Node | None = None) -> Iterator[Any]:
+        """What each page found, page by page; ``page(cursor)`` builds the step."""
+        cursor = 0
+        step = page(cursor)
+        try:
+            while True:
+                cursor, found = self._client.execute(step, node)
+                yield found
+                if not cursor:
+                    return
+                step = page(cursor)
+        except self._transient_errors as error:
+            self._fallback(error, None)
+        except DecodeError as error:
+            self._undecodable(error, step, None)
+
+    async def _apages(
+        self, page: Callable[[int], Step], node: Node | None = None
+    ) -> AsyncIterator[Any]:
+        """The async twin of :meth:`_pages`."""
+        cursor = 0
+        step = page(cursor)
+        try:
+            while True:
+                cursor, found = await self._client.aexecute(step, node)
+                yield found
+                if not cursor:
+                    return
+                step = page(cursor)
+        except self._transient_errors as error:
+            self._fallback(error, None)
+        except DecodeError as error:
+            self._undecodable(error, step, None)
 
     def _keys(self, keys: tuple[Any, ...], version: int | None) -> list[bytes]:
         return [self._key(key, version) for key in keys]

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from ..codec import _is_identity
-from ..exceptions import DecodeError
 from ..ops import Step
 from ..ops import sets as ops
 from .base import StructureBase
@@ -121,6 +120,12 @@ class SetsMixin(StructureBase):
         """The members matching ``match`` (all of them: every SSCAN page), as a set."""
         return self._run(self._sscan(key, match, count, version))
 
+    def _sscan_page(
+        self, key: Any, match: str | None, count: int | None, version: int | None
+    ) -> Callable[[int], Step]:
+        redis_key, pattern = self._key(key, version), self._match(match)
+        return lambda cursor: ops.sscan_page(redis_key, cursor, pattern, count, self._decode)
+
     def sscan_iter(
         self,
         key: Any,
@@ -129,18 +134,8 @@ class SetsMixin(StructureBase):
         version: int | None = None,
     ) -> Iterator[Any]:
         """The members matching ``match``, fetched page by page with SSCAN."""
-        redis_key, pattern, cursor = self._key(key, version), self._match(match), 0
-        try:
-            while True:
-                step = ops.sscan_page(redis_key, cursor, pattern, count, self._decode)
-                cursor, members = self._client.execute(step)
-                yield from members
-                if not cursor:
-                    return
-        except self._transient_errors as error:
-            self._fallback(error, None)
-        except DecodeError as error:
-            self._undecodable(error, step, None)
+        for members in self._pages(self._sscan_page(key, match, count, version)):
+            yield from members
 
     # async ------------------------------------------------------------------
 
@@ -222,16 +217,6 @@ class SetsMixin(StructureBase):
         version: int | None = None,
     ) -> AsyncIterator[Any]:
         """The members matching ``match``, fetched page by page with SSCAN."""
-        redis_key, pattern, cursor = self._key(key, version), self._match(match), 0
-        try:
-            while True:
-                step = ops.sscan_page(redis_key, cursor, pattern, count, self._decode)
-                cursor, members = await self._client.aexecute(step)
-                for member in members:
-                    yield member
-                if not cursor:
-                    return
-        except self._transient_errors as error:
-            self._fallback(error, None)
-        except DecodeError as error:
-            self._undecodable(error, step, None)
+        async for members in self._apages(self._sscan_page(key, match, count, version)):
+            for member in members:
+                yield member
