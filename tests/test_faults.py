@@ -162,6 +162,7 @@ class StallingProxy:
         self._target = target
         self._flowing = threading.Event()
         self._flowing.set()
+        self.delay = 0.0  # seconds each chunk is held before it is passed on
         self._closed = False
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
@@ -186,6 +187,8 @@ class StallingProxy:
         with contextlib.suppress(OSError):
             while data := source.recv(65536):
                 self._flowing.wait()
+                if self.delay:
+                    time.sleep(self.delay)
                 if self._closed:
                     return
                 sink.sendall(data)
@@ -242,3 +245,36 @@ def test_a_stalled_network_fails_fast_then_recovers(proxy: StallingProxy) -> Non
         return list(await asyncio.gather(*(cache.aget(k) for k in ("k", "k2") * 50)))
 
     assert asyncio.run(after()) == ["v", "w"] * 50
+
+
+def test_a_call_that_must_connect_first_still_ends_within_socket_timeout(
+    proxy: StallingProxy, redis_server: servers.Server
+) -> None:
+    """Connecting, the handshake (SELECT) and the command share one SOCKET_TIMEOUT.
+
+    Every chunk crossing the proxy is held 0.6 s: the handshake's reply comes
+    after 0.6 s, the GET's after 1.2 s, past the 1 s the call may take.
+    """
+    with redis_server.client(db=5) as raw:
+        raw.set("k", "v")
+    proxy.delay = 0.6
+    for db in (5, 6):  # another database each time: a node with no connection yet
+        url = f"redis://127.0.0.1:{proxy.port}/{db}"
+        cache = build(url, SOCKET_TIMEOUT=1.0, BREAKER_THRESHOLD=0)
+        started = time.monotonic()
+        with pytest.raises(redis.TimeoutError):
+            cache.get("k")
+        sync_seconds = time.monotonic() - started
+
+        async def call(cache: RedisCache = cache) -> None:
+            with pytest.raises(redis.TimeoutError):
+                await cache.aget("k")
+
+        started = time.monotonic()
+        asyncio.run(call())
+        async_seconds = time.monotonic() - started
+        print(f"\nfirst call, slow network: sync {sync_seconds:.2f} s, async {async_seconds:.2f} s")
+        # The TimeoutError shows the budget held (the reply came at 1.2 s); the bound
+        # only guards against a hang.
+        assert sync_seconds < 1.5 and async_seconds < 1.5
+    proxy.delay = 0.0

@@ -245,6 +245,16 @@ class Node:
         return self._hash  # type: ignore[attr-defined]
 
     @property
+    def call_budget(self) -> float | None:
+        """How long one call may wait in all, connecting included (None: no bound).
+
+        SOCKET_TIMEOUT, or SOCKET_CONNECT_TIMEOUT when that was set longer.
+        """
+        if self.socket_timeout is None:
+            return None
+        return max(self.socket_timeout, self.connect_timeout or 0.0)
+
+    @property
     def address(self) -> str:
         return self.unix_path or f"{self.host}:{self.port}"
 

@@ -7,6 +7,7 @@ command means; that lives in ``ops``.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import random
 import threading
@@ -97,7 +98,7 @@ class DefaultClient(BaseClient):
         commands = step.commands
         if connection is not None:
             return connection.submit(payload(commands), len(commands), node.socket_timeout)
-        return _submit_when_connected(pool, payload(commands), len(commands))
+        return submit_when_connected(pool, payload(commands), len(commands))
 
     # raw redis-py clients --------------------------------------------------
 
@@ -118,9 +119,18 @@ class DefaultClient(BaseClient):
         )
 
 
-async def _submit_when_connected(pool: AsyncPool, data: bytes, count: int) -> list[Any]:
+async def submit_when_connected(pool: AsyncPool, data: bytes, count: int) -> list[Any]:
+    """The slow path: connect (or wait for room) first, within the call's one budget."""
+    node = pool.node
+    budget = node.call_budget
+    if budget is None:
+        return await (await pool.acquire()).submit(data, count, None)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + budget
     connection = await pool.acquire()
-    return await connection.submit(data, count, pool.node.socket_timeout)
+    # Each wait is bounded by SOCKET_TIMEOUT, and the whole call by its budget.
+    left = min(max(deadline - loop.time(), 0.001), node.socket_timeout or budget)
+    return await connection.submit(data, count, left)
 
 
 def redis_py_kwargs(node: Node) -> dict[str, Any]:

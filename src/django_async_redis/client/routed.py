@@ -19,7 +19,7 @@ from ..ops import Step
 from ..transport.registry import async_pool, sync_pool
 from ..transport.resp import ReplyError, Unreachable
 from .base import BaseClient
-from .default import payload
+from .default import payload, submit_when_connected
 from .routing import KEYLESS, Dispatch, Router, command_keys, command_name
 
 
@@ -199,5 +199,7 @@ def _redirected(reply: Any) -> bool:
 
 async def _send(node: Node, size: int, data: bytes, count: int) -> list[Any]:
     pool = async_pool(node, size)
-    connection = pool.ready_connection() or await pool.acquire()
-    return await connection.submit(data, count, node.socket_timeout)
+    connection = pool.ready_connection()
+    if connection is not None:
+        return await connection.submit(data, count, node.socket_timeout)
+    return await submit_when_connected(pool, data, count)

@@ -292,6 +292,8 @@ class MultiplexedConnection(asyncio.Protocol):
 async def open_connection(node: Node, loop: asyncio.AbstractEventLoop) -> MultiplexedConnection:
     """Connect, authenticate and select the database."""
     connection = MultiplexedConnection(node, loop)
+    budget = node.call_budget
+    deadline = None if budget is None else loop.time() + budget
     try:
         if node.unix_path:
             connect = loop.create_unix_connection(lambda: connection, node.unix_path)
@@ -312,9 +314,11 @@ async def open_connection(node: Node, loop: asyncio.AbstractEventLoop) -> Multip
     handshake = node.handshake()
     if handshake:
         try:
-            replies = await connection.submit(
-                encode_commands(handshake), len(handshake), node.socket_timeout
-            )
+            # What is left of the opening call's budget (see Node.call_budget).
+            left = None if deadline is None else max(deadline - loop.time(), 0.001)
+            if left is not None and node.socket_timeout is not None:
+                left = min(left, node.socket_timeout)
+            replies = await connection.submit(encode_commands(handshake), len(handshake), left)
         except BaseException:
             connection.abort(redis_errors.ConnectionError("handshake failed"))
             raise

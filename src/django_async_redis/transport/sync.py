@@ -42,15 +42,20 @@ class PoolExhausted(redis_errors.ConnectionError):
 class SyncConnection:
     """One blocking socket to one node, already authenticated and on its database."""
 
-    __slots__ = ("_poller", "_reader", "_resp3", "_sock", "node")
+    __slots__ = ("_deadline", "_poller", "_reader", "_resp3", "_sock", "node")
 
     def __init__(self, node: Node) -> None:
         self.node = node
         self._resp3 = node.protocol == 3
         self._reader = new_reader()
+        # The call that opens a connection shares one budget between connecting,
+        # the handshake and its own round trip (see Node.call_budget).
+        budget = node.call_budget
+        self._deadline = None if budget is None else time.monotonic() + budget
         self._sock = self._connect(node)
         self._poller = select.poll()
         self._poller.register(self._sock, select.POLLIN | select.POLLERR | select.POLLHUP)
+        self.bound_by_deadline()
         handshake = node.handshake()
         if handshake:
             try:
@@ -85,6 +90,19 @@ class SyncConnection:
             raise as_redis_error(exc, f"connecting to {node.address}", connecting=True) from exc
         sock.settimeout(node.socket_timeout)
         return sock
+
+    def bound_by_deadline(self) -> None:
+        """While the opening call lasts, wait on the socket only for what is left of it."""
+        if self._deadline is not None:
+            left = max(self._deadline - time.monotonic(), 0.001)
+            timeout = self.node.socket_timeout
+            self._sock.settimeout(left if timeout is None else min(left, timeout))
+
+    def settle(self) -> None:
+        """The opening call is over: from now on each call has SOCKET_TIMEOUT of its own."""
+        if self._deadline is not None:
+            self._deadline = None
+            self._sock.settimeout(self.node.socket_timeout)
 
     def round_trip(self, payload: bytes, reply_count: int) -> list[Any]:
         """Send ``payload`` and read ``reply_count`` replies."""
@@ -191,6 +209,7 @@ class SyncPool:
                 self._forget_one()
                 connection = self._connect_counted()
         try:
+            connection.bound_by_deadline()
             connection.send(payload)
         except BaseException as error:
             self._drop(connection, error)
@@ -204,6 +223,7 @@ class SyncPool:
         except BaseException as error:
             self._drop(connection, error)
             raise
+        connection.settle()
         if self.breaker.failures:
             self.breaker.success()
         self._idle.append(connection)
