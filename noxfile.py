@@ -190,7 +190,7 @@ if nox is not None:
 
     @nox.session(python=interpreter(DEFAULT_PYTHON), venv_backend=BACKEND, venv_params=VENV_PARAMS)
     def types(session: nox.Session) -> None:
-        """mypy, configured in pyproject.toml, with the project's dependencies installed."""
+        """mypy, strict as pyproject.toml configures it, with the project's dependencies."""
         install_once(session, "-e", ".[all,test]", f"Django~={TYPES_DJANGO}.0")
         session.run("mypy")
 

@@ -15,7 +15,7 @@ from collections.abc import (
     Mapping,
 )
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.core.cache.backends.base import (
     DEFAULT_TIMEOUT,
@@ -39,6 +39,9 @@ from .structures import HashesMixin, ListsMixin, SetsMixin, SortedSetsMixin
 
 if TYPE_CHECKING:
     from .client.base import BaseClient
+
+# An operation's answer, as the facades' _run and _arun pass it through.
+T = TypeVar("T")
 
 # Failures IGNORE_EXCEPTIONS may swallow: the server is unreachable or slow.
 # Reply errors (WRONGTYPE, a bad script, ...) are bugs and always surface.
@@ -150,7 +153,7 @@ class RedisCache(KeySpaceMixin, SetsMixin, HashesMixin, SortedSetsMixin, ListsMi
             self._logger.exception("Ignored cache error: %s", error, exc_info=error)
         return fallback
 
-    def _undecodable(self, error: DecodeError, step: ops.Operation, fallback: Any) -> Any:
+    def _undecodable(self, error: DecodeError, step: ops.Operation[Any], fallback: Any) -> Any:
         """A stored value that cannot be read: raise, naming its key, or (ON_DECODE_ERROR
         "miss") log it and answer as if it were absent."""
         if not error.keys and type(step) is ops.Step and step.commands:
@@ -161,60 +164,74 @@ class RedisCache(KeySpaceMixin, SetsMixin, HashesMixin, SortedSetsMixin, ListsMi
         self._logger.warning("Cache value read as a miss: %s", error)
         return fallback if error.partial is None else error.partial
 
-    def _run(self, step: ops.Operation, fallback: Any = None) -> Any:
+    # ``fallback`` is untyped, as the facades' return types name only the answer
+    # of a success: under IGNORE_EXCEPTIONS or ON_DECODE_ERROR "miss" a failure
+    # answers the fallback instead (None unless the facade passes one).
+
+    def _run(self, step: ops.Operation[T], fallback: Any = None) -> T:
+        failed: T  # what the error policy answers instead (see above)
         try:
             return self._client.execute(step)
         except TRANSIENT_ERRORS as error:
-            return self._fallback(error, fallback)
+            failed = self._fallback(error, fallback)
         except DecodeError as error:
-            return self._undecodable(error, step, fallback)
+            failed = self._undecodable(error, step, fallback)
+        return failed
 
-    async def _arun(self, step: ops.Operation, fallback: Any = None) -> Any:
+    async def _arun(self, step: ops.Operation[T], fallback: Any = None) -> T:
+        failed: T  # what the error policy answers instead (see above)
         try:
             return await self._client.aexecute(step)
         except TRANSIENT_ERRORS as error:
-            return self._fallback(error, fallback)
+            failed = self._fallback(error, fallback)
         except DecodeError as error:
-            return self._undecodable(error, step, fallback)
+            failed = self._undecodable(error, step, fallback)
+        return failed
 
     # operation builders shared by both APIs ---------------------------------
 
-    def _get(self, key: Any, default: Any, version: int | None) -> ops.Step:
+    def _get(self, key: Any, default: Any, version: int | None) -> ops.Step[Any]:
         return self._values.get(self._key(key, version), default, self._decode)
 
-    def _add(self, key: Any, value: Any, timeout: Any, version: int | None) -> ops.Step:
+    def _add(self, key: Any, value: Any, timeout: Any, version: int | None) -> ops.Step[bool]:
         return self._values.add(
             self._key(key, version), self._encode(value), self._expiry_ms(timeout)
         )
 
     def _set(
         self, key: Any, value: Any, timeout: Any, version: int | None, nx: bool, xx: bool
-    ) -> ops.Step:
+    ) -> ops.Step[bool]:
         return self._values.set(
             self._key(key, version), self._encode(value), self._expiry_ms(timeout), nx=nx, xx=xx
         )
 
-    def _get_many(self, keys: Iterable[Any], version: int | None) -> ops.Step | None:
+    def _get_many(
+        self, keys: Iterable[Any], version: int | None
+    ) -> ops.Step[dict[Any, Any]] | None:
         by_redis_key = {self._key(key, version): key for key in keys}
         return self._values.get_many(by_redis_key, self._decode) if by_redis_key else None
 
     def _set_many(
         self, data: Mapping[Any, Any], timeout: Any, version: int | None
-    ) -> ops.Step | None:
+    ) -> ops.Step[list[Any]] | None:
         items = [(self._key(key, version), self._encode(value)) for key, value in data.items()]
         return self._values.set_many(items, self._expiry_ms(timeout)) if items else None
 
-    def _delete_many(self, keys: Iterable[Any], version: int | None) -> ops.Step | None:
+    def _delete_many(self, keys: Iterable[Any], version: int | None) -> ops.Step[int] | None:
         redis_keys = [self._key(key, version) for key in keys]
         return ops.delete_many(redis_keys) if redis_keys else None
 
-    def _incr(self, key: Any, delta: int, version: int | None, ignore_key_check: bool) -> ops.Step:
+    def _incr(
+        self, key: Any, delta: int, version: int | None, ignore_key_check: bool
+    ) -> ops.Step[int]:
         if isinstance(delta, bool) or not isinstance(delta, int):
             raise TypeError(f"delta must be an int, not {delta!r}")
         redis_key = self._key(key, version)
         return self._values.incr(redis_key, delta, str(key), check_key=not ignore_key_check)
 
-    def _get_or_set(self, key: Any, default: Any, timeout: Any, version: int | None) -> ops.Step:
+    def _get_or_set(
+        self, key: Any, default: Any, timeout: Any, version: int | None
+    ) -> ops.Step[Any]:
         return self._values.get_or_set(
             self._key(key, version), default, self._expiry_ms(timeout), self._encode, self._decode
         )
@@ -222,19 +239,19 @@ class RedisCache(KeySpaceMixin, SetsMixin, HashesMixin, SortedSetsMixin, ListsMi
     def _overwrite_undecodable(
         self,
         error: DecodeError,
-        step: ops.Step,
+        step: ops.Step[Any],
         key: Any,
         default: Any,
         timeout: Any,
         version: int | None,
-    ) -> tuple[ops.Step, Any]:
+    ) -> tuple[ops.Step[Any], Any]:
         """get_or_set over a value that cannot be read: raise, or store the default over it."""
         self._undecodable(error, step, None)
         value = default() if callable(default) else default
         store = self._set(key, value, timeout, version, False, False)
         return ops.Step(store.commands, lambda replies: value, write=True), value
 
-    def _change_version(self, key: Any, delta: int, version: int | None) -> ops.Step:
+    def _change_version(self, key: Any, delta: int, version: int | None) -> ops.Step[int]:
         if version is None:
             version = self.version
         old_key = self._key(key, version)
@@ -265,7 +282,7 @@ class RedisCache(KeySpaceMixin, SetsMixin, HashesMixin, SortedSetsMixin, ListsMi
         """Store ``value``; with ``nx``/``xx`` only if the key is absent/present. True if stored."""
         return bool(self._run(self._set(key, value, timeout, version, nx, xx), False))
 
-    def _touch(self, key: Any, timeout: Any, version: int | None) -> ops.Step:
+    def _touch(self, key: Any, timeout: Any, version: int | None) -> ops.Step[bool]:
         return self._values.touch(self._key(key, version), self._expiry_ms(timeout))
 
     def touch(self, key: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None) -> bool:
@@ -437,7 +454,7 @@ class RedisCache(KeySpaceMixin, SetsMixin, HashesMixin, SortedSetsMixin, ListsMi
         step = ops.ttl(self._key(key, version), milliseconds=True)
         return await self._arun(step)
 
-    def _expire(self, key: Any, amount: Any, version: int | None, ms: bool) -> ops.Step:
+    def _expire(self, key: Any, amount: Any, version: int | None, ms: bool) -> ops.Step[bool]:
         if amount is DEFAULT_TIMEOUT:  # the cache's TIMEOUT, as django-redis; None: forever
             return ops.touch(self._key(key, version), self._expiry_ms(amount))
         if isinstance(amount, timedelta):
@@ -462,7 +479,7 @@ class RedisCache(KeySpaceMixin, SetsMixin, HashesMixin, SortedSetsMixin, ListsMi
     ) -> bool:
         return bool(await self._arun(self._expire(key, timeout, version, True), False))
 
-    def _expire_at(self, key: Any, when: Any, version: int | None, ms: bool) -> ops.Step:
+    def _expire_at(self, key: Any, when: Any, version: int | None, ms: bool) -> ops.Step[bool]:
         if isinstance(when, datetime):
             when = when.timestamp() * (1000 if ms else 1)
         if isinstance(when, bool) or not isinstance(when, (int, float)):

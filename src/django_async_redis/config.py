@@ -12,7 +12,7 @@ import re
 import ssl
 from collections.abc import Mapping
 from dataclasses import astuple, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 from django.conf import settings
@@ -237,12 +237,17 @@ class Node:
     # RESP2, or RESP3 (HELLO 3) with PROTOCOL: 3.
     protocol: int = 2
 
+    if TYPE_CHECKING:
+        # Not a real field (it would join astuple, which __post_init__ hashes):
+        # set once in __post_init__, declared here only for the type checker.
+        _hash: int = field(init=False, repr=False, compare=False)
+
     def __post_init__(self) -> None:
         # Nodes key the connection registries on every call: hash once, not per lookup.
         object.__setattr__(self, "_hash", hash(astuple(self)))
 
     def __hash__(self) -> int:
-        return self._hash  # type: ignore[attr-defined]
+        return self._hash
 
     @property
     def call_budget(self) -> float | None:

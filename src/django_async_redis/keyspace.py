@@ -80,7 +80,8 @@ class KeySpaceMixin(StructureBase):
     ) -> redis.lock.Lock:
         """A redis-py ``Lock`` on this cache's key, on the server that holds it."""
         made = self.make_and_validate_key(key, version=version)
-        return self._client.raw_client(write=True, key=made.encode()).lock(
+        # redis-py leaves the sync Redis.lock unannotated (the asyncio one is not).
+        lock: redis.lock.Lock = self._client.raw_client(write=True, key=made.encode()).lock(
             made,
             timeout=timeout,
             sleep=sleep,
@@ -88,6 +89,7 @@ class KeySpaceMixin(StructureBase):
             blocking_timeout=blocking_timeout,
             thread_local=thread_local,
         )
+        return lock
 
     def alock(
         self,
@@ -133,7 +135,7 @@ class KeySpaceMixin(StructureBase):
 
     def _scan_page(
         self, search: str, itersize: int | None, version: int | None
-    ) -> Callable[[int], ops.Step]:
+    ) -> Callable[[int], ops.Step[tuple[int, list[bytes]]]]:
         glob = self._pattern(search, version)
         count = itersize or self._config.scan_itersize
         return lambda cursor: ops.scan_page(glob, cursor, count)
@@ -179,7 +181,7 @@ class KeySpaceMixin(StructureBase):
 
     def _delete_pattern(
         self, pattern: str, version: int | None, prefix: str | None, itersize: int | None
-    ) -> ops.Everywhere:
+    ) -> ops.Everywhere[int]:
         glob = self._pattern(pattern, version, prefix)
         return ops.delete_pattern(glob, itersize or self._config.scan_itersize)
 

@@ -170,7 +170,7 @@ class SessionStore(SessionBase):
 
     # -- running steps -----------------------------------------------------
 
-    def _execute(self, step: Step, operation: str, on_error: Callable[[], T]) -> Any:
+    def _execute(self, step: Step[Any], operation: str, on_error: Callable[[], T]) -> Any:
         try:
             return self._cache.client.execute(step)
         except TRANSIENT_ERRORS:
@@ -178,7 +178,7 @@ class SessionStore(SessionBase):
         except redis_errors.ResponseError as error:
             raise _explained(error) from error
 
-    async def _aexecute(self, step: Step, operation: str, on_error: Callable[[], T]) -> Any:
+    async def _aexecute(self, step: Step[Any], operation: str, on_error: Callable[[], T]) -> Any:
         try:
             return await self._cache.client.aexecute(step)
         except TRANSIENT_ERRORS:
@@ -196,7 +196,7 @@ class SessionStore(SessionBase):
 
     # -- the steps of each operation, bound to this session ------------------
 
-    def _load_step(self) -> Step:
+    def _load_step(self) -> Step[Any]:
         session_key = self.session_key
         assert session_key is not None
 
@@ -247,7 +247,9 @@ class SessionStore(SessionBase):
         age = self.get_expiry_age(expiry=data.get("_session_expiry"))
         return int(age * 1000)
 
-    def _store_step(self, session_key: str, data: dict[str, Any], *, must_create: bool) -> Step:
+    def _store_step(
+        self, session_key: str, data: dict[str, Any], *, must_create: bool
+    ) -> Step[Any]:
         user = _user_of(data)
         known = self._index_known or must_create
         previous = self._indexed_user if known and self._indexed_user != user else None
@@ -271,7 +273,7 @@ class SessionStore(SessionBase):
 
         return followed_by(step, stored)
 
-    def _save_step(self, data: dict[str, Any], must_create: bool) -> Step:
+    def _save_step(self, data: dict[str, Any], must_create: bool) -> Step[Any]:
         session_key = self.session_key
         assert session_key is not None
 
@@ -281,10 +283,10 @@ class SessionStore(SessionBase):
 
         return followed_by(self._store_step(session_key, data, must_create=must_create), saved)
 
-    def _create_step(self, data: dict[str, Any], attempts: int = CREATE_ATTEMPTS) -> Step:
+    def _create_step(self, data: dict[str, Any], attempts: int = CREATE_ATTEMPTS) -> Step[Any]:
         session_key = get_random_string(32, VALID_KEY_CHARS)
 
-        def created(ok: bool) -> Step | None:
+        def created(ok: bool) -> Step[Any] | None:
             if ok:
                 self._session_key = session_key
                 self.modified = True
@@ -297,7 +299,7 @@ class SessionStore(SessionBase):
 
         return followed_by(self._store_step(session_key, data, must_create=True), created)
 
-    def _cycle_step(self, data: dict[str, Any]) -> Step:
+    def _cycle_step(self, data: dict[str, Any]) -> Step[Any]:
         old_key, known, old_user = self.session_key, self._index_known, self._indexed_user
         create = self._create_step(data)
         if old_key is None:
@@ -308,7 +310,7 @@ class SessionStore(SessionBase):
             create, lambda _: self._delete_step_for(old_key, known=known, user=old_user)
         )
 
-    def _delete_step_for(self, session_key: str, *, known: bool, user: str | None) -> Step:
+    def _delete_step_for(self, session_key: str, *, known: bool, user: str | None) -> Step[Any]:
         key = self.redis_key(session_key)
         if known:
             return delete_step(key, session_key, self._index_key(user))
@@ -328,7 +330,7 @@ class SessionStore(SessionBase):
         data = self._deserialize(payload)
         return None if data is None else self._index_key(_user_of(data))
 
-    def _delete_step_own_or_other(self, session_key: str) -> Step:
+    def _delete_step_own_or_other(self, session_key: str) -> Step[Any]:
         own = session_key == self.session_key and self._index_known
         return self._delete_step_for(
             session_key, known=own, user=self._indexed_user if own else None
@@ -471,11 +473,11 @@ class LiveSession(NamedTuple):
     expires_at: datetime | None
 
 
-def _user_sessions_step(cache: RedisCache, user_id: str) -> Step:
+def _user_sessions_step(cache: RedisCache, user_id: str) -> Step[list[LiveSession]]:
     index = _index_redis_key(cache, user_id)
     now = now_ms()
 
-    def listed(replies: list[Any]) -> Any:
+    def listed(replies: list[Any]) -> list[LiveSession] | Step[list[LiveSession]]:
         members = [_text(member) for member in replies[1]]
         if not members:
             return []
@@ -484,7 +486,7 @@ def _user_sessions_step(cache: RedisCache, user_id: str) -> Step:
             (b"PTTL", _session_redis_key(cache, member)) for member in members
         ]
 
-        def checked(ttls: list[Any]) -> Any:
+        def checked(ttls: list[Any]) -> list[LiveSession] | Step[list[LiveSession]]:
             base = timezone.now()
             remaining = list(zip(members, map(int, ttls), strict=True))
             live = [
@@ -509,10 +511,10 @@ def _user_sessions_step(cache: RedisCache, user_id: str) -> Step:
     )
 
 
-def _end_user_sessions_step(cache: RedisCache, user_id: str, keep: str | None) -> Step:
+def _end_user_sessions_step(cache: RedisCache, user_id: str, keep: str | None) -> Step[int]:
     index = _index_redis_key(cache, user_id)
 
-    def listed(replies: list[Any]) -> Any:
+    def listed(replies: list[Any]) -> int | Step[int]:
         members = [_text(member) for member in replies[0] if _text(member) != keep]
         if not members:
             return 0

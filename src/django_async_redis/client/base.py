@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from redis import exceptions as redis_errors
 
 from ..config import CacheConfig, Node
-from ..ops import Everywhere, Step, Wait
+from ..ops import Everywhere, Operation, Step, Wait
 from ..transport.resp import classify_error, first_error
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 # A procedure yields (step, node) and is sent the step's result.
-Procedure = Generator[tuple[Step, Node], Any, T]
+Procedure = Generator[tuple[Step[Any], Node], Any, T]
 
 # Failures a client may recover from by finding the node again. Anything
 # else (a WRONGTYPE reply, a bad argument) is the caller's and surfaces as is.
@@ -45,7 +45,7 @@ NODE_FAILURES = (
 )
 
 
-def raise_first_error(step: Step, replies: list[Any]) -> None:
+def raise_first_error(step: Step[Any], replies: list[Any]) -> None:
     """Raise the round trip's first error reply, unless the step takes errors as values."""
     if not step.errors_as_values:
         error = first_error(replies)
@@ -63,11 +63,11 @@ class BaseClient:
 
     # routing: what subclasses provide ---------------------------------------
 
-    def _round_trip(self, step: Step, node: Node | None) -> list[Any]:
+    def _round_trip(self, step: Step[Any], node: Node | None) -> list[Any]:
         """Send ``step``'s commands (to ``node`` when given) and return the replies."""
         raise NotImplementedError
 
-    def _submit(self, step: Step, node: Node | None) -> Awaitable[list[Any]]:
+    def _submit(self, step: Step[Any], node: Node | None) -> Awaitable[list[Any]]:
         """The async twin of ``_round_trip``: an awaitable of the replies.
 
         A plain function, so that on the fast path it can hand back the
@@ -96,9 +96,11 @@ class BaseClient:
 
     # the drivers -------------------------------------------------------------
 
-    def execute(self, step: Any, node: Node | None = None) -> Any:
+    def execute(self, step: Operation[T], node: Node | None = None) -> T:
         """Drive an operation (and every step it leads to) to its result, blocking."""
-        result = step
+        # One untyped local for the whole chain: it holds each step, pause or walk
+        # in turn and finally the answer, which is what ``Operation[T]`` promises.
+        result: Any = step
         while True:
             kind = type(result)
             if kind is Step:
@@ -124,11 +126,12 @@ class BaseClient:
                     [self.execute(result.make(), part) for part in self.partitions()]
                 )
             else:
-                return result
+                answer: T = result
+                return answer
 
-    async def aexecute(self, step: Any, node: Node | None = None) -> Any:
+    async def aexecute(self, step: Operation[T], node: Node | None = None) -> T:
         """Drive an operation to its result on the running event loop."""
-        result = step
+        result: Any = step  # as in execute
         while True:
             kind = type(result)
             if kind is Step:
@@ -153,7 +156,8 @@ class BaseClient:
                 chains = [self.aexecute(result.make(), part) for part in await self.apartitions()]
                 result = result.combine(list(await asyncio.gather(*chains)))
             else:
-                return result
+                answer: T = result
+                return answer
 
     # connection lifetime -------------------------------------------------------
 
@@ -197,7 +201,9 @@ def run_procedure(client: BaseClient, procedure: Procedure[T]) -> T:
             else:
                 step, node = procedure.send(outcome)
     except StopIteration as stop:
-        return stop.value
+        # The generator's return value, which Procedure[T] types as T.
+        value: T = stop.value
+        return value
 
 
 async def arun_procedure(client: BaseClient, procedure: Procedure[T]) -> T:
@@ -212,4 +218,6 @@ async def arun_procedure(client: BaseClient, procedure: Procedure[T]) -> T:
             else:
                 step, node = procedure.send(outcome)
     except StopIteration as stop:
-        return stop.value
+        # The generator's return value, which Procedure[T] types as T.
+        value: T = stop.value
+        return value

@@ -148,7 +148,8 @@ class ClusterClient(RoutedClient):
         seeds = self.config.nodes
 
         def build() -> redis.cluster.RedisCluster:
-            nodes = [redis.cluster.ClusterNode(node.host, node.port) for node in seeds]
+            # redis-py leaves ClusterNode.__init__ unannotated.
+            nodes = [redis.cluster.ClusterNode(node.host, node.port) for node in seeds]  # type: ignore[no-untyped-call]
             return redis.cluster.RedisCluster(startup_nodes=nodes, **_cluster_kwargs(seeds[0]))
 
         return shared_raw_client(("redis.cluster", seeds), build)

@@ -86,12 +86,12 @@ class DefaultClient(BaseClient):
     def nodes(self) -> list[Node]:
         return [self._primary, *self._replicas]
 
-    def _round_trip(self, step: Step, node: Node | None) -> list[Any]:
+    def _round_trip(self, step: Step[Any], node: Node | None) -> list[Any]:
         commands = step.commands
         pool = sync_pool(node or self.node_for(step.write), self._max_connections)
         return pool.execute(payload(commands), len(commands))
 
-    def _submit(self, step: Step, node: Node | None) -> Awaitable[list[Any]]:
+    def _submit(self, step: Step[Any], node: Node | None) -> Awaitable[list[Any]]:
         node = node or self.node_for(step.write)
         pool = async_pool(node, self._async_connections)
         connection = pool.ready_connection()

@@ -63,21 +63,23 @@ class HerdClient(DefaultClient):
 class ValueOps(Protocol):
     """The operations RedisCache builds for plain values; ``ops`` is one."""
 
-    def get(self, key: bytes, default: Any, decode: Decode) -> Step: ...
+    def get(self, key: bytes, default: Any, decode: Decode) -> Step[Any]: ...
 
-    def get_many(self, keys: dict[bytes, Any], decode: Decode) -> Step: ...
+    def get_many(self, keys: dict[bytes, Any], decode: Decode) -> Step[dict[Any, Any]]: ...
 
-    def add(self, key: bytes, value: Encoded, expiry_ms: Expiry) -> Step: ...
+    def add(self, key: bytes, value: Encoded, expiry_ms: Expiry) -> Step[bool]: ...
 
     def set(
         self, key: bytes, value: Encoded, expiry_ms: Expiry, nx: bool = ..., xx: bool = ...
-    ) -> Step: ...
+    ) -> Step[bool]: ...
 
-    def set_many(self, items: list[tuple[bytes, Encoded]], expiry_ms: Expiry) -> Step: ...
+    def set_many(
+        self, items: list[tuple[bytes, Encoded]], expiry_ms: Expiry
+    ) -> Step[list[Any]]: ...
 
-    def touch(self, key: bytes, expiry_ms: Expiry) -> Step: ...
+    def touch(self, key: bytes, expiry_ms: Expiry) -> Step[bool]: ...
 
-    def incr(self, key: bytes, delta: int, key_name: str, check_key: bool = ...) -> Step: ...
+    def incr(self, key: bytes, delta: int, key_name: str, check_key: bool = ...) -> Step[int]: ...
 
     def get_or_set(
         self,
@@ -86,7 +88,7 @@ class ValueOps(Protocol):
         expiry_ms: Expiry,
         encode: Callable[[Any], Encoded],
         decode: Decode,
-    ) -> Step: ...
+    ) -> Step[Any]: ...
 
 
 def _django_redis_unpacking(decode: Decode) -> Decode:
@@ -132,31 +134,31 @@ class HerdOps:
             return expiry_ms
         return expiry_ms + self.window_ms
 
-    def get(self, key: bytes, default: Any, decode: Decode) -> Step:
+    def get(self, key: bytes, default: Any, decode: Decode) -> Step[Any]:
         if not self.window_ms:
             return ops.get(key, default, decode)
         return herd_ops.get(key, default, self._decode(decode), self.window_ms)
 
-    def get_many(self, keys: dict[bytes, Any], decode: Decode) -> Step:
+    def get_many(self, keys: dict[bytes, Any], decode: Decode) -> Step[dict[Any, Any]]:
         if not self.window_ms:
             return ops.get_many(keys, decode)
         return herd_ops.get_many(keys, self._decode(decode), self.window_ms)
 
-    def add(self, key: bytes, value: Encoded, expiry_ms: Expiry) -> Step:
+    def add(self, key: bytes, value: Encoded, expiry_ms: Expiry) -> Step[bool]:
         return ops.add(key, value, self._extend(expiry_ms))
 
     def set(
         self, key: bytes, value: Encoded, expiry_ms: Expiry, nx: bool = False, xx: bool = False
-    ) -> Step:
+    ) -> Step[bool]:
         return ops.set(key, value, self._extend(expiry_ms), nx=nx, xx=xx)
 
-    def set_many(self, items: list[tuple[bytes, Encoded]], expiry_ms: Expiry) -> Step:
+    def set_many(self, items: list[tuple[bytes, Encoded]], expiry_ms: Expiry) -> Step[list[Any]]:
         return ops.set_many(items, self._extend(expiry_ms))
 
-    def touch(self, key: bytes, expiry_ms: Expiry) -> Step:
+    def touch(self, key: bytes, expiry_ms: Expiry) -> Step[bool]:
         return ops.touch(key, self._extend(expiry_ms))
 
-    def incr(self, key: bytes, delta: int, key_name: str, check_key: bool = True) -> Step:
+    def incr(self, key: bytes, delta: int, key_name: str, check_key: bool = True) -> Step[int]:
         if self.window_ms:
             # As in django-redis: a counter has no "recompute", so early
             # refresh makes no sense for it; keep counters in another cache.
@@ -173,7 +175,7 @@ class HerdOps:
         expiry_ms: Expiry,
         encode: Callable[[Any], Encoded],
         decode: Decode,
-    ) -> Step:
+    ) -> Step[Any]:
         return herd_ops.get_or_set(
             key,
             default,

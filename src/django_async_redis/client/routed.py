@@ -52,7 +52,7 @@ class RoutedClient(BaseClient):
         """Where ``key`` lives now, if the routing is known and fresh; else None."""
         return None
 
-    def _single_target(self, step: Step, node: Node | None) -> Node | None:
+    def _single_target(self, step: Step[Any], node: Node | None) -> Node | None:
         """The node of a lone command naming one key: the hot path, planned in a line."""
         commands = step.commands
         if node is not None or len(commands) != 1:
@@ -61,11 +61,11 @@ class RoutedClient(BaseClient):
         return self._node_of(keys[0], step.write) if len(keys) == 1 else None
 
     @staticmethod
-    def _direct(step: Step, node: Node | None) -> bool:
+    def _direct(step: Step[Any], node: Node | None) -> bool:
         """A pinned round trip of keyless commands only: no routing needed."""
         return node is not None and all(command_name(c) in KEYLESS for c in step.commands)
 
-    def _round_trip(self, step: Step, node: Node | None) -> list[Any]:
+    def _round_trip(self, step: Step[Any], node: Node | None) -> list[Any]:
         if node is not None and self._direct(step, node):
             pool = sync_pool(node, self._max_connections)
             return pool.execute(payload(step.commands), len(step.commands))
@@ -124,13 +124,13 @@ class RoutedClient(BaseClient):
                 self._routing_stale()
         return dispatch.replies()
 
-    def _submit(self, step: Step, node: Node | None) -> Awaitable[list[Any]]:
+    def _submit(self, step: Step[Any], node: Node | None) -> Awaitable[list[Any]]:
         target = self._single_target(step, node)
         if target is not None:
             return self._single(target, step)
         return self._dispatch(step, node)
 
-    async def _single(self, target: Node, step: Step) -> list[Any]:
+    async def _single(self, target: Node, step: Step[Any]) -> list[Any]:
         try:
             replies = await _send(target, self._async_connections, payload(step.commands), 1)
         except Unreachable:
@@ -144,7 +144,7 @@ class RoutedClient(BaseClient):
         self._routing_stale()
         return await self._dispatch(step, None)
 
-    async def _dispatch(self, step: Step, node: Node | None) -> list[Any]:
+    async def _dispatch(self, step: Step[Any], node: Node | None) -> list[Any]:
         if node is not None and self._direct(step, node):
             return await _send(
                 node, self._async_connections, payload(step.commands), len(step.commands)

@@ -190,17 +190,17 @@ class SentinelClient(DefaultClient):
 
     # finding the primary --------------------------------------------------------
 
-    def _round_trip(self, step: Step, node: Node | None) -> list[Any]:
+    def _round_trip(self, step: Step[Any], node: Node | None) -> list[Any]:
         if node is None and self._state.needs_check():
             self._discover()
         return super()._round_trip(step, node)
 
-    def _submit(self, step: Step, node: Node | None) -> Awaitable[list[Any]]:
+    def _submit(self, step: Step[Any], node: Node | None) -> Awaitable[list[Any]]:
         if node is None and self._state.needs_check():
             return self._discover_then_submit(step)
         return super()._submit(step, node)
 
-    async def _discover_then_submit(self, step: Step) -> list[Any]:
+    async def _discover_then_submit(self, step: Step[Any]) -> list[Any]:
         await self._adiscover()
         return await super()._submit(step, None)
 
@@ -287,10 +287,13 @@ class SentinelClient(DefaultClient):
 
         def build() -> redis.Redis:
             addresses, own, data = self._sentinel_args()
-            sentinel = redis.sentinel.Sentinel(addresses, sentinel_kwargs=own, **data)
-            return (
-                sentinel.master_for(self._service) if write else sentinel.slave_for(self._service)
+            # redis-py leaves the sync Sentinel, master_for and slave_for unannotated.
+            sentinel = redis.sentinel.Sentinel(addresses, sentinel_kwargs=own, **data)  # type: ignore[no-untyped-call]
+            service = self._service
+            client: redis.Redis = (
+                sentinel.master_for(service) if write else sentinel.slave_for(service)  # type: ignore[no-untyped-call]
             )
+            return client
 
         return shared_raw_client(("redis.sentinel", self._state, write), build)
 
@@ -303,7 +306,8 @@ class SentinelClient(DefaultClient):
         client: redis.asyncio.Redis | None = resources.extras.get(key_)
         if client is None:
             addresses, own, data = self._sentinel_args()
-            sentinel = redis.asyncio.sentinel.Sentinel(addresses, sentinel_kwargs=own, **data)
+            # redis-py leaves the asyncio Sentinel's __init__ unannotated too.
+            sentinel = redis.asyncio.sentinel.Sentinel(addresses, sentinel_kwargs=own, **data)  # type: ignore[no-untyped-call]
             made = (
                 sentinel.master_for(self._service) if write else sentinel.slave_for(self._service)
             )

@@ -14,7 +14,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 from collections.abc import Hashable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -133,5 +133,8 @@ class ShardClient(RoutedClient):
         import redis.asyncio
 
         node = self._raw_node(key)
-        build: Any = lambda: redis.asyncio.Redis(**redis_py_kwargs(node))  # noqa: E731
+
+        def build() -> redis.asyncio.Redis:
+            return redis.asyncio.Redis(**redis_py_kwargs(node))
+
         return loop_raw_client(("redis.asyncio", node), build)

@@ -33,7 +33,8 @@ class BrotliCompressor(BaseCompressor):
         self._brotli = brotli
 
     def _compress(self, value: bytes) -> bytes:
-        return self._brotli.compress(value, quality=self.level)
+        compressed: bytes = self._brotli.compress(value, quality=self.level)  # brotli is untyped
+        return compressed
 
     def decompress(self, value: bytes) -> bytes:
         # Brotli streams carry no magic number, so the only test is to decode.

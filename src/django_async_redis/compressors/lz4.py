@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -33,8 +34,9 @@ class Lz4Compressor(BaseCompressor):
                 "Lz4Compressor needs the lz4 package: pip install django-async-redis[lz4]"
             ) from exc
         super().__init__(options)
-        self._frame_compress = lz4.frame.compress
-        self._frame_decompress = lz4.frame.decompress
+        # lz4 ships no type information: say what these answer.
+        self._frame_compress: Callable[..., bytes] = lz4.frame.compress
+        self._frame_decompress: Callable[[bytes], bytes] = lz4.frame.decompress
 
     def _compress(self, value: bytes) -> bytes:
         return self._frame_compress(value, compression_level=self.level)

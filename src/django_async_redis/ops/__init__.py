@@ -10,27 +10,42 @@ the semantics below exist exactly once.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, Generic, TypeAlias, TypeVar
 
 from ..exceptions import DecodeError
 
 Command = tuple[Any, ...]
 
+# What an operation finally answers. Covariant: a Step[bool] is a fine
+# Step[bool | None], as it only ever produces its result.
+T_co = TypeVar("T_co", covariant=True)
+T = TypeVar("T")
 
-class Step:
+
+class Step(Generic[T_co]):
     """One round trip: ``commands`` are pipelined, ``then(replies)`` gives the result.
 
     ``write`` routes the step to the primary; reads may go to a replica.
     Error replies never reach ``then`` unless ``errors_as_values`` is set: the
     runner raises the first one as redis-py's exception class.
+
+    ``then`` may instead hand on the next round trip (or a pause) that leads to
+    the same result; the type parameter is that final result, so
+    ``client.execute(Step[int])`` is an ``int``. Steps are built unsubscripted
+    (``Step(...)``, the parameter inferred): no per-call typing machinery.
     """
 
     __slots__ = ("commands", "errors_as_values", "then", "write")
 
+    commands: Sequence[Command]
+    then: Callable[[list[Any]], T_co | Step[T_co] | Wait[T_co]]
+    write: bool
+    errors_as_values: bool
+
     def __init__(
         self,
         commands: Sequence[Command],
-        then: Callable[[list[Any]], Any],
+        then: Callable[[list[Any]], T_co | Step[T_co] | Wait[T_co]],
         *,
         write: bool,
         errors_as_values: bool = False,
@@ -41,7 +56,7 @@ class Step:
         self.errors_as_values = errors_as_values
 
 
-class Wait:
+class Wait(Generic[T_co]):
     """A pause between round trips: the runner sleeps ``seconds``, then takes ``then()``.
 
     For operations that poll (waiting for another caller's value, say). The
@@ -51,12 +66,15 @@ class Wait:
 
     __slots__ = ("seconds", "then")
 
-    def __init__(self, seconds: float, then: Callable[[], Any]) -> None:
+    seconds: float
+    then: Callable[[], T_co | Step[T_co] | Wait[T_co]]
+
+    def __init__(self, seconds: float, then: Callable[[], T_co | Step[T_co] | Wait[T_co]]) -> None:
         self.seconds = seconds
         self.then = then
 
 
-class Everywhere:
+class Everywhere(Generic[T_co]):
     """An operation over the whole key space, however many servers hold it.
 
     The runner builds one chain from ``make()`` per part of the key space (the
@@ -67,13 +85,17 @@ class Everywhere:
 
     __slots__ = ("combine", "make")
 
-    def __init__(self, make: Callable[[], Step], combine: Callable[[list[Any]], Any]) -> None:
+    make: Callable[[], Step[Any]]
+    combine: Callable[[list[Any]], T_co]
+
+    def __init__(self, make: Callable[[], Step[Any]], combine: Callable[[list[Any]], T_co]) -> None:
         self.make = make
         self.combine = combine
 
 
-# What a runner drives: a round trip, a pause, or a walk over the key space.
-Operation = Step | Wait | Everywhere
+# What a runner drives: a round trip, a pause, or a walk over the key space,
+# each to a result of type T (``Operation[int]`` answers an int).
+Operation: TypeAlias = Step[T] | Wait[T] | Everywhere[T]
 
 Decode = Callable[[bytes], Any]
 Encoded = bytes | int
@@ -88,7 +110,8 @@ def _with_expiry(command: tuple[Any, ...], expiry_ms: Expiry) -> tuple[Any, ...]
 
 
 def _is_one(replies: list[Any]) -> bool:
-    return replies[0] == 1
+    one: bool = replies[0] == 1  # an integer reply: == is a bool
+    return one
 
 
 def _is_ok(replies: list[Any]) -> bool:
@@ -98,7 +121,7 @@ def _is_ok(replies: list[Any]) -> bool:
 # reads --------------------------------------------------------------------
 
 
-def get(key: bytes, default: Any, decode: Decode) -> Step:
+def get(key: bytes, default: Any, decode: Decode) -> Step[Any]:
     def then(replies: list[Any]) -> Any:
         data = replies[0]
         return default if data is None else decode(data)
@@ -106,7 +129,7 @@ def get(key: bytes, default: Any, decode: Decode) -> Step:
     return Step(((b"GET", key),), then, write=False)
 
 
-def get_many(keys: dict[bytes, Any], decode: Decode) -> Step:
+def get_many(keys: dict[bytes, Any], decode: Decode) -> Step[dict[Any, Any]]:
     """``keys`` maps each Redis key to the caller's key; misses are left out."""
     callers = list(keys.values())
 
@@ -138,14 +161,14 @@ def decode_found(found: Iterable[tuple[bytes, Any, Any]], decode: Decode) -> dic
     return values
 
 
-def has_key(key: bytes) -> Step:
+def has_key(key: bytes) -> Step[bool]:
     return Step(((b"EXISTS", key),), _is_one, write=False)
 
 
 # writes -------------------------------------------------------------------
 
 
-def add(key: bytes, value: Encoded, expiry_ms: Expiry) -> Step:
+def add(key: bytes, value: Encoded, expiry_ms: Expiry) -> Step[bool]:
     """Store only if absent; True when stored (or, for an expired timeout, when it would be)."""
     if expiry_ms is not None and expiry_ms <= 0:
         # Nothing is kept, but the answer must be what a real add would have said.
@@ -153,7 +176,9 @@ def add(key: bytes, value: Encoded, expiry_ms: Expiry) -> Step:
     return Step((_with_expiry((b"SET", key, value, b"NX"), expiry_ms),), _is_ok, write=True)
 
 
-def set(key: bytes, value: Encoded, expiry_ms: Expiry, nx: bool = False, xx: bool = False) -> Step:
+def set(
+    key: bytes, value: Encoded, expiry_ms: Expiry, nx: bool = False, xx: bool = False
+) -> Step[bool]:
     """Store (with NX/XX conditions); True when the value was stored."""
     if nx and xx:
         raise ValueError("set() takes nx=True or xx=True, not both")
@@ -170,7 +195,7 @@ def set(key: bytes, value: Encoded, expiry_ms: Expiry, nx: bool = False, xx: boo
     return Step((_with_expiry(command, expiry_ms),), _is_ok, write=True)
 
 
-def set_many(items: list[tuple[bytes, Encoded]], expiry_ms: Expiry) -> Step:
+def set_many(items: list[tuple[bytes, Encoded]], expiry_ms: Expiry) -> Step[list[Any]]:
     """Store all pairs in one round trip; the result is the list of failed keys (always [])."""
     if expiry_ms is None:
         flat: list[Any] = [part for pair in items for part in pair]
@@ -183,7 +208,7 @@ def set_many(items: list[tuple[bytes, Encoded]], expiry_ms: Expiry) -> Step:
     return Step(commands, lambda replies: [], write=True)
 
 
-def touch(key: bytes, expiry_ms: Expiry) -> Step:
+def touch(key: bytes, expiry_ms: Expiry) -> Step[bool]:
     """Give an existing key a new expiry; True when the key exists."""
     if expiry_ms is None:
         # PERSIST answers 0 for a key that had no expiry: ask EXISTS instead.
@@ -193,16 +218,16 @@ def touch(key: bytes, expiry_ms: Expiry) -> Step:
     return Step(((b"PEXPIRE", key, expiry_ms),), _is_one, write=True)
 
 
-def delete(key: bytes) -> Step:
+def delete(key: bytes) -> Step[bool]:
     return Step(((b"DEL", key),), _is_one, write=True)
 
 
-def delete_many(keys: list[bytes]) -> Step:
+def delete_many(keys: list[bytes]) -> Step[int]:
     """Delete ``keys``; the result is how many existed."""
     return Step(((b"DEL", *keys),), lambda replies: int(replies[0]), write=True)
 
 
-def clear() -> Everywhere:
+def clear() -> Everywhere[bool]:
     # ASYNC: the keys vanish at once; the server frees the memory in the background.
     return Everywhere(
         lambda: Step(((b"FLUSHDB", b"ASYNC"),), lambda replies: True, write=True),
@@ -220,7 +245,7 @@ _INCR_EXISTING = (
 )
 
 
-def incr(key: bytes, delta: int, key_name: str, check_key: bool = True) -> Step:
+def incr(key: bytes, delta: int, key_name: str, check_key: bool = True) -> Step[int]:
     """Add ``delta`` to an integer value; a missing key raises ValueError unless unchecked.
 
     Past 64 bits (either number) Redis refuses; the step then continues with
@@ -249,7 +274,7 @@ def get_or_set(
     expiry_ms: Expiry,
     encode: Callable[[Any], Encoded],
     decode: Decode,
-) -> Step:
+) -> Step[Any]:
     """GET; on a miss compute the default, then SET NX and read back in one more round trip."""
 
     def on_first_read(replies: list[Any]) -> Any:
@@ -270,7 +295,7 @@ def get_or_set(
     return Step(((b"GET", key),), on_first_read, write=False)
 
 
-def rename_version(old_key: bytes, new_key: bytes, key_name: str, new_version: int) -> Step:
+def rename_version(old_key: bytes, new_key: bytes, key_name: str, new_version: int) -> Step[int]:
     """Move a value to another version's key, keeping its expiry; ValueError when missing.
 
     One atomic RENAME where both keys live on one server. Where they do not (a
@@ -309,7 +334,7 @@ def rename_version(old_key: bytes, new_key: bytes, key_name: str, new_version: i
 # expiry extras ------------------------------------------------------------
 
 
-def ttl(key: bytes, milliseconds: bool = False) -> Step:
+def ttl(key: bytes, milliseconds: bool = False) -> Step[int | None]:
     """Remaining life: None when the key never expires, 0 when it does not exist."""
 
     def then(replies: list[Any]) -> int | None:
@@ -323,16 +348,16 @@ def ttl(key: bytes, milliseconds: bool = False) -> Step:
     return Step(((b"PTTL" if milliseconds else b"TTL", key),), then, write=False)
 
 
-def expire(key: bytes, amount: int, milliseconds: bool = False) -> Step:
+def expire(key: bytes, amount: int, milliseconds: bool = False) -> Step[bool]:
     return Step(((b"PEXPIRE" if milliseconds else b"EXPIRE", key, amount),), _is_one, write=True)
 
 
-def expire_at(key: bytes, when: int, milliseconds: bool = False) -> Step:
+def expire_at(key: bytes, when: int, milliseconds: bool = False) -> Step[bool]:
     command = b"PEXPIREAT" if milliseconds else b"EXPIREAT"
     return Step(((command, key, when),), _is_one, write=True)
 
 
-def persist(key: bytes) -> Step:
+def persist(key: bytes) -> Step[bool]:
     return Step(((b"PERSIST", key),), _is_one, write=True)
 
 
@@ -343,8 +368,8 @@ def persist(key: bytes) -> Step:
 # something only on the server that issued it, and replicas may lag.
 
 
-def keys(pattern: bytes, reverse: Callable[[bytes], str]) -> Everywhere:
-    def make() -> Step:
+def keys(pattern: bytes, reverse: Callable[[bytes], str]) -> Everywhere[list[str]]:
+    def make() -> Step[list[bytes]]:
         return Step(((b"KEYS", pattern),), lambda replies: replies[0], write=True)
 
     def combine(results: list[list[bytes]]) -> list[str]:
@@ -353,7 +378,7 @@ def keys(pattern: bytes, reverse: Callable[[bytes], str]) -> Everywhere:
     return Everywhere(make, combine)
 
 
-def scan_page(pattern: bytes, cursor: int, count: int) -> Step:
+def scan_page(pattern: bytes, cursor: int, count: int) -> Step[tuple[int, list[bytes]]]:
     """One SCAN page: the result is (next cursor, keys); a cursor of 0 means done."""
 
     def then(replies: list[Any]) -> tuple[int, list[bytes]]:
@@ -363,12 +388,12 @@ def scan_page(pattern: bytes, cursor: int, count: int) -> Step:
     return Step(((b"SCAN", cursor, b"MATCH", pattern, b"COUNT", count),), then, write=True)
 
 
-def delete_pattern(pattern: bytes, count: int) -> Everywhere:
+def delete_pattern(pattern: bytes, count: int) -> Everywhere[int]:
     """SCAN each server's key space and UNLINK each page's matches; the result is how many."""
     return Everywhere(lambda: _delete_pattern_here(pattern, count), sum)
 
 
-def _delete_pattern_here(pattern: bytes, count: int) -> Step:
+def _delete_pattern_here(pattern: bytes, count: int) -> Step[int]:
     deleted = 0
 
     def on_page(replies: list[Any]) -> Any:

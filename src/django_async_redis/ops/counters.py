@@ -90,7 +90,7 @@ def out_of_range(reply: Any) -> bool:
     return isinstance(reply, Exception) and any(text in str(reply) for text in OUT_OF_RANGE)
 
 
-def big_incr(key: bytes, delta: int, key_name: str, check_key: bool) -> Step:
+def big_incr(key: bytes, delta: int, key_name: str, check_key: bool) -> Step[int]:
     """Add ``delta`` with arbitrary precision; ValueError for a missing key when checked."""
 
     def then(replies: list[Any]) -> int:

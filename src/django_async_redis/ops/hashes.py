@@ -19,42 +19,42 @@ def _field_name(field: bytes | str) -> str:
     return field.decode() if isinstance(field, bytes) else field
 
 
-def hset(key: bytes, pairs: Sequence[tuple[Field, Encoded]]) -> Step:
+def hset(key: bytes, pairs: Sequence[tuple[Field, Encoded]]) -> Step[int]:
     """Store field/value pairs; the result is how many fields were new."""
     flat = [part for pair in pairs for part in pair]
     return Step(((b"HSET", key, *flat),), lambda replies: int(replies[0]), write=True)
 
 
-def hsetnx(key: bytes, field: Field, value: Encoded) -> Step:
+def hsetnx(key: bytes, field: Field, value: Encoded) -> Step[bool]:
     return Step(((b"HSETNX", key, field, value),), lambda replies: replies[0] == 1, write=True)
 
 
-def hdel(key: bytes, fields: Sequence[Field]) -> Step:
+def hdel(key: bytes, fields: Sequence[Field]) -> Step[int]:
     return Step(((b"HDEL", key, *fields),), lambda replies: int(replies[0]), write=True)
 
 
-def hlen(key: bytes) -> Step:
+def hlen(key: bytes) -> Step[int]:
     return Step(((b"HLEN", key),), lambda replies: int(replies[0]), write=False)
 
 
-def hexists(key: bytes, field: Field) -> Step:
+def hexists(key: bytes, field: Field) -> Step[bool]:
     return Step(((b"HEXISTS", key, field),), lambda replies: replies[0] == 1, write=False)
 
 
-def hkeys(key: bytes) -> Step:
+def hkeys(key: bytes) -> Step[list[str]]:
     return Step(
         ((b"HKEYS", key),), lambda replies: [_field_name(f) for f in replies[0]], write=False
     )
 
 
-def hget(key: bytes, field: Field, default: Any, decode: Decode) -> Step:
+def hget(key: bytes, field: Field, default: Any, decode: Decode) -> Step[Any]:
     def then(replies: list[Any]) -> Any:
         return default if replies[0] is None else decode(replies[0])
 
     return Step(((b"HGET", key, field),), then, write=False)
 
 
-def hmget(key: bytes, fields: Sequence[Field], decode: Decode) -> Step:
+def hmget(key: bytes, fields: Sequence[Field], decode: Decode) -> Step[list[Any]]:
     """The values of ``fields`` in order, None for a missing one."""
 
     def then(replies: list[Any]) -> list[Any]:
@@ -63,7 +63,7 @@ def hmget(key: bytes, fields: Sequence[Field], decode: Decode) -> Step:
     return Step(((b"HMGET", key, *fields),), then, write=False)
 
 
-def hgetall(key: bytes, decode: Decode) -> Step:
+def hgetall(key: bytes, decode: Decode) -> Step[dict[str, Any]]:
     def then(replies: list[Any]) -> dict[str, Any]:
         flat = replies[0]
         return {_field_name(flat[i]): decode(flat[i + 1]) for i in range(0, len(flat), 2)}
@@ -71,11 +71,11 @@ def hgetall(key: bytes, decode: Decode) -> Step:
     return Step(((b"HGETALL", key),), then, write=False)
 
 
-def hvals(key: bytes, decode: Decode) -> Step:
+def hvals(key: bytes, decode: Decode) -> Step[list[Any]]:
     return Step(
         ((b"HVALS", key),), lambda replies: [decode(data) for data in replies[0]], write=False
     )
 
 
-def hincrby(key: bytes, field: Field, amount: int) -> Step:
+def hincrby(key: bytes, field: Field, amount: int) -> Step[int]:
     return Step(((b"HINCRBY", key, field, amount),), lambda replies: int(replies[0]), write=True)

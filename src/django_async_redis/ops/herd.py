@@ -33,7 +33,7 @@ FIRST_POLL = 0.005
 LONGEST_POLL = 0.1
 
 
-def refresh_now(remaining_ms: Any, window_ms: int) -> bool:
+def refresh_now(remaining_ms: int | None, window_ms: int) -> bool:
     """Whether this reader should act as if the value had expired."""
     if not window_ms or remaining_ms is None or remaining_ms < 0:
         return False  # no herd, no key, or no expiry (-1/-2)
@@ -41,7 +41,7 @@ def refresh_now(remaining_ms: Any, window_ms: int) -> bool:
     return late_by > 0 and random.random() * window_ms < late_by
 
 
-def get(key: bytes, default: Any, decode: Decode, window_ms: int) -> Step:
+def get(key: bytes, default: Any, decode: Decode, window_ms: int) -> Step[Any]:
     def then(replies: list[Any]) -> Any:
         data, remaining = replies
         if data is None or refresh_now(remaining, window_ms):
@@ -51,7 +51,7 @@ def get(key: bytes, default: Any, decode: Decode, window_ms: int) -> Step:
     return Step(((b"GET", key), (b"PTTL", key)), then, write=False)
 
 
-def get_many(keys: dict[bytes, Any], decode: Decode, window_ms: int) -> Step:
+def get_many(keys: dict[bytes, Any], decode: Decode, window_ms: int) -> Step[dict[Any, Any]]:
     """As ``ops.get_many``; a key this reader should refresh counts as missing."""
     callers = list(keys.values())
 
@@ -74,7 +74,7 @@ def get_or_set(
     decode: Decode,
     window_ms: int,
     lock_ms: int | None,
-) -> Step:
+) -> Step[Any]:
     """get_or_set with the herd window and, when ``lock_ms`` is given, one computer per key."""
     lock_key = key + LOCK_SUFFIX
     token = b""  # made only when the lock is tried: hits should cost nothing extra
@@ -82,7 +82,7 @@ def get_or_set(
     def compute() -> Any:
         return default() if callable(default) else default
 
-    def store(value: Any, stale: Any, holding: bool) -> Step:
+    def store(value: Any, stale: Any, holding: bool) -> Step[Any]:
         # A refresh overwrites the stale value; a first value is added only
         # if nobody stored one meanwhile, whose value then wins (as Django's).
         if stale is _MISSING:
@@ -99,7 +99,7 @@ def get_or_set(
 
         return Step(commands, then, write=True)
 
-    def compute_and_store(stale: Any, holding: bool) -> Step:
+    def compute_and_store(stale: Any, holding: bool) -> Step[Any]:
         try:
             value = compute()
         except BaseException as error:
@@ -140,7 +140,7 @@ def get_or_set(
         deadline = time.monotonic() + lock_ms / 1000  # type: ignore[operator]
         return Wait(FIRST_POLL, lambda: poll(FIRST_POLL, deadline))
 
-    def poll(pause: float, deadline: float) -> Step:
+    def poll(pause: float, deadline: float) -> Step[Any]:
         def then(replies: list[Any]) -> Any:
             if replies[0] is not None:
                 return decode(replies[0])

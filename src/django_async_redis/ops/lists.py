@@ -21,12 +21,12 @@ def _ok(replies: list[Any]) -> bool:
     return replies[0] is not None
 
 
-def push(command: bytes, key: bytes, values: Sequence[Encoded]) -> Step:
+def push(command: bytes, key: bytes, values: Sequence[Encoded]) -> Step[int]:
     """LPUSH or RPUSH; the list's length afterwards."""
     return Step(((command, key, *values),), _count, write=True)
 
 
-def pop(command: bytes, key: bytes, count: int | None, decode: Decode) -> Step:
+def pop(command: bytes, key: bytes, count: int | None, decode: Decode) -> Step[Any]:
     """LPOP or RPOP: one value (None if empty) without ``count``, else a list."""
     if count is None:
         return Step(
@@ -42,11 +42,11 @@ def pop(command: bytes, key: bytes, count: int | None, decode: Decode) -> Step:
     )
 
 
-def llen(key: bytes) -> Step:
+def llen(key: bytes) -> Step[int]:
     return Step(((b"LLEN", key),), _count, write=False)
 
 
-def lrange(key: bytes, start: int, end: int, decode: Decode) -> Step:
+def lrange(key: bytes, start: int, end: int, decode: Decode) -> Step[list[Any]]:
     return Step(
         ((b"LRANGE", key, start, end),),
         lambda replies: [decode(data) for data in replies[0]],
@@ -54,7 +54,7 @@ def lrange(key: bytes, start: int, end: int, decode: Decode) -> Step:
     )
 
 
-def lindex(key: bytes, index: int, decode: Decode) -> Step:
+def lindex(key: bytes, index: int, decode: Decode) -> Step[Any]:
     return Step(
         ((b"LINDEX", key, index),),
         lambda replies: None if replies[0] is None else decode(replies[0]),
@@ -62,19 +62,19 @@ def lindex(key: bytes, index: int, decode: Decode) -> Step:
     )
 
 
-def lset(key: bytes, index: int, value: Encoded) -> Step:
+def lset(key: bytes, index: int, value: Encoded) -> Step[bool]:
     return Step(((b"LSET", key, index, value),), _ok, write=True)
 
 
-def ltrim(key: bytes, start: int, end: int) -> Step:
+def ltrim(key: bytes, start: int, end: int) -> Step[bool]:
     return Step(((b"LTRIM", key, start, end),), _ok, write=True)
 
 
-def lrem(key: bytes, count: int, value: Encoded) -> Step:
+def lrem(key: bytes, count: int, value: Encoded) -> Step[int]:
     return Step(((b"LREM", key, count, value),), _count, write=True)
 
 
-def linsert(key: bytes, where: str, pivot: Encoded, value: Encoded) -> Step:
+def linsert(key: bytes, where: str, pivot: Encoded, value: Encoded) -> Step[int]:
     """Insert before or after ``pivot``: the new length, -1 without the pivot, 0 without the key."""
     place = where.upper()
     if place not in ("BEFORE", "AFTER"):
@@ -84,7 +84,7 @@ def linsert(key: bytes, where: str, pivot: Encoded, value: Encoded) -> Step:
 
 def lpos(
     key: bytes, value: Encoded, rank: int | None, count: int | None, maxlen: int | None
-) -> Step:
+) -> Step[Any]:
     """The index of ``value`` (None if absent), or with ``count`` a list of indexes."""
     args: tuple[Any, ...] = (b"LPOS", key, value)
     if rank is not None:

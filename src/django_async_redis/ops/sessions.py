@@ -23,7 +23,7 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def followed_by(step: Step, after: Callable[[Any], Any]) -> Step:
+def followed_by(step: Step[Any], after: Callable[[Any], Any]) -> Step[Any]:
     """``step``, with its result handed to ``after``; ``after`` may return a further Step.
 
     This composes operations (create-then-delete in ``cycle_key``, a write plus
@@ -55,7 +55,7 @@ def write_step(
     index: str | None,
     stale_index: str | None,
     owner_index: Callable[[bytes], str | None] | None = None,
-) -> Step:
+) -> Step[Any]:
     """Store a session; the result is True when stored, False when the condition failed.
 
     ``must_create`` writes only a new key (SET NX), otherwise only an existing
@@ -131,7 +131,7 @@ def _expiredwrite_step(
     must_create: bool,
     indexes: list[str],
     owner_index: Callable[[bytes], str | None] | None,
-) -> Step:
+) -> Step[Any]:
     """Storing a session whose expiry is already past: Redis cannot keep it even briefly."""
     if must_create:
         # Nothing is stored; the answer is still the one SET NX would give.
@@ -151,16 +151,16 @@ def _expiredwrite_step(
     return Step(commands, then, write=ON_PRIMARY)
 
 
-def delete_step(key: str, session_key: str, index: str | None) -> Step:
+def delete_step(key: str, session_key: str, index: str | None) -> Step[None]:
     commands: list[Command] = [(b"DEL", key)]
     if index is not None:
         commands.append((b"ZREM", index, session_key))
     return Step(commands, lambda replies: None, write=ON_PRIMARY)
 
 
-def exists_step(key: str) -> Step:
+def exists_step(key: str) -> Step[bool]:
     return Step([(b"EXISTS", key)], lambda replies: replies[0] == 1, write=ON_PRIMARY)
 
 
-def get_step(key: str) -> Step:
+def get_step(key: str) -> Step[Any]:
     return Step([(b"GET", key)], lambda replies: replies[0], write=ON_PRIMARY)

@@ -41,7 +41,7 @@ def zadd(
     incr: bool = False,
     gt: bool = False,
     lt: bool = False,
-) -> Step:
+) -> Step[int | float | None]:
     """Add or update members; the count added (changed with ``ch``), or with ``incr`` the score."""
     if nx and xx:
         raise ValueError("zadd() takes nx=True or xx=True, not both")
@@ -65,19 +65,19 @@ def zadd(
     return Step(((b"ZADD", key, *flags, *flat),), then, write=True)
 
 
-def zcard(key: bytes) -> Step:
+def zcard(key: bytes) -> Step[int]:
     return Step(((b"ZCARD", key),), _count, write=False)
 
 
-def zcount(key: bytes, low: Score, high: Score) -> Step:
+def zcount(key: bytes, low: Score, high: Score) -> Step[int]:
     return Step(((b"ZCOUNT", key, low, high),), _count, write=False)
 
 
-def zincrby(key: bytes, amount: float, member: Encoded) -> Step:
+def zincrby(key: bytes, amount: float, member: Encoded) -> Step[float]:
     return Step(((b"ZINCRBY", key, amount, member),), lambda replies: float(replies[0]), write=True)
 
 
-def zpop(command: bytes, key: bytes, count: int | None, decode: Decode) -> Step:
+def zpop(command: bytes, key: bytes, count: int | None, decode: Decode) -> Step[Any]:
     """ZPOPMAX/ZPOPMIN: one (member, score) or None without ``count``, else a list."""
 
     def then(replies: list[Any]) -> Any:
@@ -104,7 +104,7 @@ def zrange(
     withscores: bool,
     cast: ScoreCast,
     decode: Decode,
-) -> Step:
+) -> Step[list[Any]]:
     """ZRANGE or ZREVRANGE by index."""
     args: tuple[Any, ...] = (command, key, start, end)
     if withscores:
@@ -122,7 +122,7 @@ def zrange_by_score(
     withscores: bool,
     cast: ScoreCast,
     decode: Decode,
-) -> Step:
+) -> Step[list[Any]]:
     """ZRANGEBYSCORE (min, max) or ZREVRANGEBYSCORE (max, min), with an optional LIMIT."""
     if (start is None) != (num is None):
         raise ValueError("start and num must be given together")
@@ -134,7 +134,7 @@ def zrange_by_score(
     return Step((args,), _range_then(withscores, decode, cast), write=False)
 
 
-def zrank(command: bytes, key: bytes, member: Encoded, withscore: bool) -> Step:
+def zrank(command: bytes, key: bytes, member: Encoded, withscore: bool) -> Step[Any]:
     """ZRANK/ZREVRANK: the rank, [rank, score] with ``withscore``, None for a non-member."""
 
     def then(replies: list[Any]) -> Any:
@@ -149,21 +149,21 @@ def zrank(command: bytes, key: bytes, member: Encoded, withscore: bool) -> Step:
     return Step((args,), then, write=False)
 
 
-def zrem(key: bytes, members: Sequence[Encoded]) -> Step:
+def zrem(key: bytes, members: Sequence[Encoded]) -> Step[int]:
     return Step(((b"ZREM", key, *members),), _count, write=True)
 
 
-def zremrangebyscore(key: bytes, low: Score, high: Score) -> Step:
+def zremrangebyscore(key: bytes, low: Score, high: Score) -> Step[int]:
     return Step(((b"ZREMRANGEBYSCORE", key, low, high),), _count, write=True)
 
 
-def zscore(key: bytes, member: Encoded) -> Step:
+def zscore(key: bytes, member: Encoded) -> Step[float | None]:
     return Step(
         ((b"ZSCORE", key, member),), lambda replies: _optional_score(replies[0]), write=False
     )
 
 
-def zmscore(key: bytes, members: Sequence[Encoded]) -> Step:
+def zmscore(key: bytes, members: Sequence[Encoded]) -> Step[list[float | None]]:
     return Step(
         ((b"ZMSCORE", key, *members),),
         lambda replies: [_optional_score(score) for score in replies[0]],

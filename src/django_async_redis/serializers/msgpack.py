@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -27,8 +28,9 @@ class MSGPackSerializer(BaseSerializer):
                 "MSGPackSerializer needs the msgpack package: "
                 "pip install django-async-redis[msgpack]"
             ) from exc
-        self._packb = msgpack.packb
-        self._unpackb = msgpack.unpackb
+        # msgpack ships no type information: say what these answer.
+        self._packb: Callable[..., bytes] = msgpack.packb
+        self._unpackb: Callable[..., Any] = msgpack.unpackb
 
     def dumps(self, value: Any) -> bytes:
         return self._packb(value, use_bin_type=True)

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from redis import exceptions as redis_errors
 
 from ..exceptions import DecodeError
 
 if TYPE_CHECKING:
+    from ..client.base import BaseClient
     from ..codec import Codec
     from ..config import Node
     from ..ops import Encoded, Operation, Step
+
+T = TypeVar("T")
+# One page of a cursor walk: (next cursor, what the page found); 0 ends the walk.
+Page = tuple[int, list[Any]]
 
 
 class StructureBase:
@@ -27,24 +32,24 @@ class StructureBase:
 
     if TYPE_CHECKING:
         _codec: Codec
-        _client: Any
+        _client: BaseClient
         _encode: Callable[[Any], Encoded]
         _decode: Callable[[bytes], Any]
 
         def _key(self, key: Any, version: int | None) -> bytes: ...
 
-        def _run(self, step: Operation, fallback: Any = None) -> Any: ...
+        def _run(self, step: Operation[T], fallback: Any = None) -> T: ...
 
-        async def _arun(self, step: Operation, fallback: Any = None) -> Any: ...
+        async def _arun(self, step: Operation[T], fallback: Any = None) -> T: ...
 
         def _fallback(self, error: Exception, fallback: Any) -> Any: ...
 
-        def _undecodable(self, error: DecodeError, step: Operation, fallback: Any) -> Any: ...
+        def _undecodable(self, error: DecodeError, step: Operation[Any], fallback: Any) -> Any: ...
 
     # Cursor walks (SCAN, SSCAN): one step per page, until the cursor comes back 0.
     # A failure ends the walk under the cache's error and decode policies.
 
-    def _pages(self, page: Callable[[int], Step], node: Node | None = None) -> Iterator[Any]:
+    def _pages(self, page: Callable[[int], Step[Page]], node: Node | None = None) -> Iterator[Any]:
         """What each page found, page by page; ``page(cursor)`` builds the step."""
         cursor = 0
         step = page(cursor)
@@ -61,7 +66,7 @@ class StructureBase:
             self._undecodable(error, step, None)
 
     async def _apages(
-        self, page: Callable[[int], Step], node: Node | None = None
+        self, page: Callable[[int], Step[Page]], node: Node | None = None
     ) -> AsyncIterator[Any]:
         """The async twin of :meth:`_pages`."""
         cursor = 0

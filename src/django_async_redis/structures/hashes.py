@@ -24,7 +24,7 @@ class HashesMixin(StructureBase):
         value: Any,
         mapping: Mapping[str, Any] | None,
         version: int | None,
-    ) -> Step:
+    ) -> Step[int]:
         pairs = [] if field is None else [(field, self._encode(value))]
         if mapping:
             pairs.extend((name, self._encode(item)) for name, item in mapping.items())
@@ -32,7 +32,7 @@ class HashesMixin(StructureBase):
             raise ValueError("hset() needs a field and a value, or a mapping")
         return ops.hset(self._key(key, version), pairs)
 
-    def _hmget(self, key: Any, fields: Iterable[str], version: int | None) -> Step:
+    def _hmget(self, key: Any, fields: Iterable[str], version: int | None) -> Step[list[Any]]:
         if isinstance(fields, (str, bytes)):
             raise TypeError("hmget() takes an iterable of fields, not a single field")
         return ops.hmget(self._key(key, version), list(fields), self._decode)

@@ -16,7 +16,9 @@ class SetsMixin(StructureBase):
 
     # builders shared by both APIs -------------------------------------------
 
-    def _combine(self, command: bytes, keys: tuple[Any, ...], version: int | None) -> Step:
+    def _combine(
+        self, command: bytes, keys: tuple[Any, ...], version: int | None
+    ) -> Step[set[Any]]:
         return ops.combine(command, self._keys(keys, version), self._decode)
 
     def _combine_store(
@@ -26,7 +28,7 @@ class SetsMixin(StructureBase):
         keys: tuple[Any, ...],
         version_destination: int | None,
         version_keys: int | None,
-    ) -> Step:
+    ) -> Step[int]:
         return ops.combine_store(
             command, self._key(destination, version_destination), self._keys(keys, version_keys)
         )
@@ -45,7 +47,9 @@ class SetsMixin(StructureBase):
         encoded = self._encode(match)
         return encoded if isinstance(encoded, bytes) else str(encoded).encode()
 
-    def _sscan(self, key: Any, match: str | None, count: int | None, version: int | None) -> Step:
+    def _sscan(
+        self, key: Any, match: str | None, count: int | None, version: int | None
+    ) -> Step[set[Any]]:
         return ops.sscan(self._key(key, version), self._match(match), count, self._decode)
 
     # sync -------------------------------------------------------------------
@@ -122,7 +126,7 @@ class SetsMixin(StructureBase):
 
     def _sscan_page(
         self, key: Any, match: str | None, count: int | None, version: int | None
-    ) -> Callable[[int], Step]:
+    ) -> Callable[[int], Step[tuple[int, list[Any]]]]:
         redis_key, pattern = self._key(key, version), self._match(match)
         return lambda cursor: ops.sscan_page(redis_key, cursor, pattern, count, self._decode)
 

@@ -27,7 +27,7 @@ class SortedSetsMixin(StructureBase):
         mapping: Mapping[Any, float],
         flags: dict[str, bool],
         version: int | None,
-    ) -> Step:
+    ) -> Step[int | float | None]:
         pairs = [(self._serialize(member), score) for member, score in mapping.items()]
         return ops.zadd(self._key(key, version), pairs, **flags)
 
@@ -40,7 +40,7 @@ class SortedSetsMixin(StructureBase):
         withscores: bool,
         cast: ScoreCast,
         version: int | None,
-    ) -> Step:
+    ) -> Step[list[Any]]:
         command = b"ZREVRANGE" if desc else b"ZRANGE"
         return ops.zrange(
             command, self._key(key, version), start, end, withscores, cast, self._decode
@@ -57,7 +57,7 @@ class SortedSetsMixin(StructureBase):
         withscores: bool,
         cast: ScoreCast,
         version: int | None,
-    ) -> Step:
+    ) -> Step[list[Any]]:
         return ops.zrange_by_score(
             command,
             self._key(key, version),
@@ -72,7 +72,7 @@ class SortedSetsMixin(StructureBase):
 
     def _zrank(
         self, command: bytes, key: Any, value: Any, withscore: bool, version: int | None
-    ) -> Step:
+    ) -> Step[Any]:
         return ops.zrank(command, self._key(key, version), self._serialize(value), withscore)
 
     def _members(self, values: tuple[Any, ...]) -> list[bytes]:

@@ -7,7 +7,7 @@ replies become exceptions is decided once.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import hiredis
@@ -45,7 +45,8 @@ def _encode_in_python(command: Command) -> bytes:
     return b"".join(parts)
 
 
-_pack_in_c = getattr(hiredis, "pack_command", None)
+# Older hiredis lack pack_command; its stub leaves the answer unannotated.
+_pack_in_c: Callable[[tuple[Any, ...]], bytes] | None = getattr(hiredis, "pack_command", None)
 
 
 def encode_command(command: Command) -> bytes:
