@@ -278,3 +278,41 @@ def test_a_call_that_must_connect_first_still_ends_within_socket_timeout(
         # only guards against a hang.
         assert sync_seconds < 1.5 and async_seconds < 1.5
     proxy.delay = 0.0
+
+
+def test_wait_for_and_timeouts_around_calls_under_load(redis_server: servers.Server) -> None:
+    """Callers that give up (wait_for, asyncio.timeout) never leave a reply to another."""
+    cache = build(redis_server.url(9))
+    keys = [f"budget:{n}" for n in range(2000)]
+    cache.set_many({key: f"value of {key}" for key in keys}, timeout=None)
+
+    async def patient(key: str) -> Any:
+        return await cache.aget(key)
+
+    async def impatient(key: str, n: int) -> Any:
+        # Budgets from nothing to a little: some calls finish, some give up mid-flight.
+        budget = (n % 9) * 0.03
+        if n % 2 and hasattr(asyncio, "timeout"):  # Python 3.11+
+            async with asyncio.timeout(budget):
+                return await cache.aget(key)
+        return await asyncio.wait_for(cache.aget(key), budget)
+
+    async def scenario() -> tuple[int, int]:
+        calls = [impatient(key, n) if n % 3 else patient(key) for n, key in enumerate(keys)]
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        answered = gave_up = 0
+        for key, result in zip(keys, results, strict=True):
+            if isinstance(result, (asyncio.TimeoutError, TimeoutError)):
+                gave_up += 1
+                continue
+            assert result == f"value of {key}", (key, result)
+            answered += 1
+        # The connection is still in step: every key reads back its own value.
+        after = await asyncio.gather(*(cache.aget(key) for key in keys))
+        assert after == [f"value of {key}" for key in keys]
+        return answered, gave_up
+
+    answered, gave_up = asyncio.run(scenario())
+    print(f"\nwait_for/timeout under load: {answered} answered, {gave_up} gave up")
+    assert answered > 0 and gave_up > 0
+    assert cache.delete_many(keys) in (None, len(keys))
