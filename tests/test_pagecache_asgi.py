@@ -194,5 +194,11 @@ def test_pages_fragments_and_sessions_under_load(site: Site) -> None:
         f"handler); threads alive {before['threads_alive']} before and "
         f"{final['threads_alive']} after 1,050 requests"
     )
-    # Threads do not pile up with the requests.
-    assert final["threads_alive"] <= before["threads_alive"] + 2
+    # Threads do not pile up with the requests. The handler's executor threads of
+    # the last requests may still be winding down: give them a moment, a leak stays.
+    alive = final["threads_alive"]
+    deadline = time.monotonic() + 10
+    while alive > before["threads_alive"] + 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        alive = asyncio.run(site.counters())["threads_alive"]
+    assert alive <= before["threads_alive"] + 2, (alive, before["threads_alive"])
