@@ -20,7 +20,7 @@ from ..transport.registry import async_pool, sync_pool
 from ..transport.resp import ReplyError, Unreachable
 from .base import BaseClient
 from .default import payload, submit_when_connected
-from .routing import KEYLESS, Dispatch, Router, command_keys, command_name
+from .routing import KEYLESS, REDIRECTIONS, Dispatch, Router, command_keys, command_name
 
 
 class RoutedClient(BaseClient):
@@ -189,12 +189,9 @@ class RoutedClient(BaseClient):
         return dispatch.replies()
 
 
-_REDIRECTIONS = ("MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN")
-
-
 def _redirected(reply: Any) -> bool:
     """A reply telling us to go elsewhere or later (the command did not run)."""
-    return type(reply) is ReplyError and str(reply).startswith(_REDIRECTIONS)
+    return type(reply) is ReplyError and str(reply).startswith(REDIRECTIONS)
 
 
 async def _send(node: Node, size: int, data: bytes, count: int) -> list[Any]:

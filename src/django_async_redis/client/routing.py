@@ -64,6 +64,11 @@ _SUMMED = frozenset({b"DEL", b"EXISTS", b"TOUCH", b"UNLINK"})
 # migrating (TRYAGAIN, CLUSTERDOWN) or a node could not be reached.
 MAX_REDIRECTS = 16
 RETRY_DELAYS = (0.05, 0.1, 0.2, 0.4)
+# Error replies that send a command elsewhere (MOVED, ASK) or later (TRYAGAIN,
+# CLUSTERDOWN): the command did not run.
+FOLLOWED = ("MOVED", "ASK")
+RETRIED = ("TRYAGAIN", "CLUSTERDOWN")
+REDIRECTIONS = FOLLOWED + RETRIED
 
 
 def command_name(command: Command) -> bytes:
@@ -266,7 +271,7 @@ class Dispatch:
 
     def _redirected(self, index: int, piece: _Piece, message: str) -> bool:
         code, _, rest = message.partition(" ")
-        if code in ("MOVED", "ASK"):
+        if code in FOLLOWED:
             if piece.redirects >= MAX_REDIRECTS:
                 return False
             piece.redirects += 1
@@ -278,7 +283,7 @@ class Dispatch:
                 piece.asking = self._router.node_at(address)
             self._todo.append(index)
             return True
-        if code in ("TRYAGAIN", "CLUSTERDOWN") and self._retry_later():
+        if code in RETRIED and self._retry_later():
             if code == "CLUSTERDOWN":
                 self.needs_refresh = True
             self._todo.append(index)

@@ -209,7 +209,8 @@ class SyncPool:
                 self._forget_one()
                 connection = self._connect_counted()
         try:
-            connection.bound_by_deadline()
+            if connection._deadline is not None:  # only a call that just opened it
+                connection.bound_by_deadline()
             connection.send(payload)
         except BaseException as error:
             self._drop(connection, error)
@@ -223,7 +224,8 @@ class SyncPool:
         except BaseException as error:
             self._drop(connection, error)
             raise
-        connection.settle()
+        if connection._deadline is not None:
+            connection.settle()
         if self.breaker.failures:
             self.breaker.success()
         self._idle.append(connection)
