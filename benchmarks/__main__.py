@@ -3,9 +3,23 @@
 Options:
   --quick           one short repetition of everything (a smoke run, not figures)
   --reps N          repetitions (default 5, end to end 3; medians are reported)
-  --only A,B        only these contenders (names: ours, django, django-redis,
-                    django-valkey, vcache, redis-py, locmem,
-                    redis-benchmark)
+  --only A,B        only these contenders (names: ours, ours-pure,
+                    ours-baseline, django, django-redis, django-valkey, vcache,
+                    redis-py, ceiling, ceiling-compiled, locmem,
+                    redis-benchmark; a name takes in its runs on every loop,
+                    NAME@uvloop that one only)
+  --loops L,M       the event loops of the async workloads (default
+                    asyncio,uvloop; asyncio is always one): every contender
+                    runs on asyncio, and ours, ours-pure, ours-baseline,
+                    django-valkey, vcache, redis-py and the ceilings also on
+                    uvloop, in the same repetitions (end to end: ours,
+                    django-valkey, vcache, locmem under uvicorn --loop uvloop)
+  --baseline REF    also run our backend as it was at the git ref REF
+                    (contender ours-baseline, pure-Python path, from a
+                    worktree under .cache/), to compare today's pure path with
+  --instructions F  the output of python -m benchmarks.instructions (its last
+                    JSON line) for the instructions-per-operation target;
+                    may be given once per loop
   --skip-e2e        no uvicorn + wrk run
   --skip-burst      no 2,000-task run
   --no-setup        use the running interpreter as is (no venv, no install)
@@ -27,6 +41,8 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
+from benchmarks.backends import LOOPS
+
 if TYPE_CHECKING:
     from benchmarks import runner
 
@@ -47,7 +63,15 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--wait-idle", type=float, default=0.0, metavar="S")
     parser.add_argument("--cluster", action="store_true")
     parser.add_argument("--cluster-only", action="store_true")
-    return parser.parse_args(argv)
+    parser.add_argument("--loops", default=",".join(LOOPS))
+    parser.add_argument("--baseline", metavar="REF")
+    parser.add_argument("--instructions", action="append", default=[], metavar="F")
+    args = parser.parse_args(argv)
+    loops = tuple(dict.fromkeys(x for x in args.loops.split(",") if x))
+    if "asyncio" not in loops or not set(loops) <= set(LOOPS):
+        parser.error(f"--loops: a list of {', '.join(LOOPS)} that holds asyncio")
+    args.loops = loops
+    return args
 
 
 def main(argv: list[str]) -> int:
@@ -56,6 +80,7 @@ def main(argv: list[str]) -> int:
         from benchmarks import bootstrap
 
         bootstrap.reexec_in_venv(argv)  # returns only when already in the venv
+        bootstrap.build_compiled_core()
 
     from benchmarks import report, runner
 
@@ -66,6 +91,8 @@ def main(argv: list[str]) -> int:
     plan.only = {name for name in args.only.split(",") if name}
     plan.e2e_enabled = not args.skip_e2e
     plan.burst_enabled = not args.skip_burst
+    plan.loops = args.loops
+    plan.baseline = args.baseline
 
     if args.wait_idle:
         runner.wait_idle(args.wait_idle)
@@ -85,13 +112,15 @@ def main(argv: list[str]) -> int:
 
 
 def single(plan: runner.Plan, args: argparse.Namespace) -> None:
-    from benchmarks import report, runner
+    from benchmarks import report, runner, targets
 
+    instructions = targets.load_instructions(args.instructions)  # a bad file fails now
     data = runner.run_all(plan)
-    data["targets"] = report.targets(data)
+    data["instructions"] = instructions
+    data["targets"] = targets.evaluate(data, instructions)
     print(report.table(data))
     print()
-    print(report.targets_text(data["targets"]))
+    print(targets.text(data["targets"]))
     print()
     print(f"JSON: {report.save_json(data).relative_to(report.REPO)}")
     if not args.no_chart:

@@ -21,6 +21,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_VENV = REPO / ".venvs" / "bench"
 STAMP = ".bench-installed"
+# Installed beside the bench extra until the extra lists them.
+EXTRA_REQUIREMENTS = ("uvloop>=0.19; sys_platform != 'win32'",)
+COMPILED_SOURCES = (
+    REPO / "src" / "django_async_redis" / "transport" / "connection.py",
+    REPO / "src" / "django_async_redis" / "transport" / "_connection_c.pxd",
+)
 
 
 def venv_dir() -> Path:
@@ -60,7 +66,8 @@ def _venv_python(venv: Path) -> Path:
 
 
 def _pyproject_digest() -> str:
-    return hashlib.sha256((REPO / "pyproject.toml").read_bytes()).hexdigest()
+    text = (REPO / "pyproject.toml").read_bytes() + repr(EXTRA_REQUIREMENTS).encode()
+    return hashlib.sha256(text).hexdigest()
 
 
 def ensure_venv() -> Path:
@@ -88,10 +95,14 @@ def ensure_venv() -> Path:
                 flush=True,
             )
             subprocess.run([str(python), "-m", "pip", "install", "-q", "-e", str(REPO)])
-            for requirement in bench_requirements():
+            for requirement in [*bench_requirements(), *EXTRA_REQUIREMENTS]:
                 subprocess.run([str(python), "-m", "pip", "install", "-q", requirement])
         else:
-            stamp.write_text(digest)
+            extra = subprocess.run(
+                [str(python), "-m", "pip", "install", "-q", *EXTRA_REQUIREMENTS], check=False
+            )
+            if extra.returncode == 0:
+                stamp.write_text(digest)
     return python
 
 
@@ -119,3 +130,32 @@ def reexec_in_venv(argv: list[str]) -> None:
     python = ensure_venv()
     os.chdir(REPO)
     os.execv(str(python), [str(python), "-m", "benchmarks", *argv])
+
+
+def build_compiled_core() -> None:
+    """Rebuild the in-place compiled core when its sources are newer than it
+    (or it is missing): a stale build would make "ours" run old code. Runs
+    ``setup.py build_ext --inplace`` with the running interpreter (the venv's),
+    which falls back to no extension rather than failing."""
+    import sysconfig
+
+    if not (REPO / "setup.py").exists():
+        return
+    suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
+    built = REPO / "src" / "django_async_redis" / "transport" / f"_connection_c{suffix}"
+    sources = [p for p in COMPILED_SOURCES if p.exists()]
+    if not sources:
+        return
+    newest = max(p.stat().st_mtime for p in sources)
+    if built.exists() and built.stat().st_mtime >= newest:
+        return
+    why = "missing" if not built.exists() else "older than its sources"
+    print(f"[bench] the compiled core is {why}: setup.py build_ext --inplace", file=sys.stderr,
+          flush=True)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "setup.py", "-q", "build_ext", "--inplace"],
+        cwd=REPO, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if done.returncode != 0 or not built.exists():
+        tail = " | ".join(done.stderr.strip().splitlines()[-3:])[:300]
+        print(f"[bench] no compiled core ({tail}): ours runs the pure path", file=sys.stderr)

@@ -1,4 +1,10 @@
-"""The printed table, the issue's targets as PASS/FAIL, the JSON and the chart."""
+"""The printed table, the JSON and the chart (the targets are in ``targets.py``).
+
+Every figure is the median over the repetitions with its spread [min to max];
+"ours is Nx as fast" is the median [min to max] of the ratios taken within each
+repetition (see ``figures.py``). The async workloads show one block per event
+loop of the run: there each contender is compared with ours on that loop.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.backends import BACKENDS, OURS, REDIS_BENCHMARK, REDIS_BENCHMARK_LABEL
+from benchmarks.backends import OURS, name_on
+from benchmarks.figures import RB_RUNS, REDIS_BENCHMARK
+from benchmarks.runner import ON_OTHER_LOOPS
 
 REPO = Path(__file__).resolve().parent.parent
 JSON_PATH = REPO / "benchmarks" / "results" / "latest.json"
 CHART_PATH = REPO / "docs" / "benchmarks.png"
+REDIS_BENCHMARK_LABEL = "redis-benchmark (C)"
+DASH = "\u2013"
 
 
 @dataclass(frozen=True)
@@ -24,6 +34,7 @@ class Workload:
 
 
 PINNED = "client and Redis on one CPU"
+MIXED = "100 concurrent asyncio tasks, 90% aget / 10% aset, ~1 KiB pickled dict"
 WORKLOADS = [
     Workload("get", f"Sequential sync get of a ~1 KiB pickled dict, {PINNED}", "µs/op", False,
              "sync get, one CPU (µs)"),
@@ -33,13 +44,9 @@ WORKLOADS = [
              "a cross-CPU wake-up per call)", "µs/op", False, "sync get, OS-placed (µs)"),
     Workload("aget_unpinned", "Sequential aget, placed by the OS", "µs/op", False,
              "aget, OS-placed (µs)"),
-    Workload(
-        "concurrent",
-        "100 concurrent asyncio tasks, 90% aget / 10% aset, ~1 KiB pickled dict",
-        "ops/s",
-        True,
-        "100 tasks aget/aset (ops/s)",
-    ),
+    Workload("concurrent", MIXED, "ops/s", True, "100 tasks aget/aset (ops/s)"),
+    Workload("concurrent_proxy", f"{MIXED}, every call through django.core.cache.cache "
+             "(the proxy views use)", "ops/s", True, "100 tasks via the proxy (ops/s)"),
     Workload("get_many", f"get_many of 100 keys, {PINNED}", "µs/call", False,
              "get_many 100 (µs)"),
     Workload("aget_many", f"aget_many of 100 keys, {PINNED}", "µs/call", False,
@@ -48,13 +55,8 @@ WORKLOADS = [
              "set_many 100 (µs)"),
     Workload("aset_many", f"aset_many of 100 keys, {PINNED}", "µs/call", False,
              "aset_many 100 (µs)"),
-    Workload(
-        "e2e_rps",
-        "End to end: Django async view doing aget, uvicorn (1 worker), 100 connections",
-        "req/s",
-        True,
-        "ASGI view (req/s)",
-    ),
+    Workload("e2e_rps", "End to end: Django async view doing aget, uvicorn (1 worker), "
+             "100 connections", "req/s", True, "ASGI view (req/s)"),
     Workload("e2e_p99", "End to end: p99 latency of the same run", "ms", False,
              "ASGI view p99 (ms)"),
 ]  # fmt: skip
@@ -68,57 +70,87 @@ def _fmt(value: float, unit: str) -> str:
     return f"{value:,.1f}"
 
 
-def speedup(ours: float, peer: float, higher_is_better: bool) -> float:
-    """How many times as fast ours is (>1: ours is faster)."""
-    return ours / peer if higher_is_better else peer / ours
-
-
-def _label(name: str, workload: str) -> str:
+def _label(data: dict, name: str, workload: str, loop: bool = False) -> str:
     if name == REDIS_BENCHMARK:
         flag = "-c 100, GET only" if workload == "concurrent" else "-c 1"
         return f"{REDIS_BENCHMARK_LABEL} {flag}"
-    return next(b.label for b in BACKENDS if b.name == name)
+    meta = data["backends"][name]
+    return meta["label"] + (f" [{meta['loop']}]" if loop and meta["loop"] != "asyncio" else "")
 
 
-def _rows(data: dict, workload: str) -> list[tuple[str, Any]]:
-    """(contender, figure | message) in the fixed contender order."""
-    rows = []
-    figures = data["median"].get(workload, {})
-    for b in BACKENDS:
-        if b.name not in data["backends"]:
+def _skipped(data: dict, workload: str, name: str) -> str | None:
+    for r in data["runs"].get(name, []):
+        if "skipped" in r.get(workload, {}):
+            return r[workload]["skipped"]
+    return None
+
+
+def _applies(data: dict, meta: dict, workload: str) -> bool:
+    if workload.startswith("e2e"):
+        return meta["e2e"] and data["meta"]["plan"].get("e2e_enabled", True)
+    return meta["micro"] and (meta["loop"] == "asyncio" or workload in ON_OTHER_LOOPS)
+
+
+def _rows(data: dict, workload: str, loop: str) -> list[tuple[str, Any]]:
+    """(contender, its summary | a message) of the contenders on ``loop``."""
+    rows: list[tuple[str, Any]] = []
+    summary = data["summary"].get(workload, {})
+    for name, meta in data["backends"].items():
+        if meta["loop"] != loop or not _applies(data, meta, workload):
             continue
-        meta = data["backends"][b.name]
-        if not workload.startswith("e2e") and not b.micro:
-            continue
+        entry = summary.get(name, {})
         if meta["unavailable"]:
-            rows.append((b.name, f"unavailable: {meta['unavailable']}"))
-        elif workload.startswith("e2e") and not b.e2e:
-            continue
-        elif b.name in figures:
-            figure = figures[b.name]
-            rows.append(
-                (b.name, f"error: {figure['error']}" if isinstance(figure, dict) else figure)
-            )
-        elif workload in ("get", "get_unpinned", "get_many", "set_many") and not b.has_sync:
-            rows.append((b.name, "n/a (async-only backend)"))
+            rows.append((name, f"unavailable: {meta['unavailable']}"))
+        elif "median" in entry:
+            rows.append((name, entry))
+        elif "error" in entry:
+            rows.append((name, f"error: {entry['error']}"))
         else:
-            rows.append((b.name, "not run"))
-    if REDIS_BENCHMARK in figures:
-        rows.append((REDIS_BENCHMARK, figures[REDIS_BENCHMARK]))
+            rows.append((name, _skipped(data, workload, name) or "not run"))
+    rb = summary.get(REDIS_BENCHMARK)
+    if rb and "median" in rb and workload in RB_RUNS and rows:
+        rows.append((REDIS_BENCHMARK, rb))
     return rows
+
+
+def _ratio(data: dict, workload: str, loop: str, name: str) -> str:
+    if name == name_on(OURS, loop):
+        return "—"
+    ratio = data.get("ratios", {}).get(loop, {}).get(workload, {}).get(name)
+    if ratio is None:
+        return "n/a"
+    return f"{ratio['median']:.2f}x [{ratio['min']:.2f}{DASH}{ratio['max']:.2f}]"
+
+
+def _core_line(data: dict) -> str | None:
+    """Which django_async_redis each of ours imported, and whether compiled."""
+    parts = []
+    for name, meta in data["backends"].items():
+        core = meta.get("core") or {}
+        if not core or meta["loop"] != "asyncio" or meta["kind"] != "django":
+            continue
+        compiled = {True: "compiled core", False: "pure Python", None: "no compiled core"}[
+            core.get("compiled")
+        ]
+        where = Path(core["file"]).parent.parent
+        shown = where.relative_to(REPO) if where.is_relative_to(REPO) else where
+        parts.append(f"{name}: {compiled} ({shown})")
+    return "django_async_redis imported as — " + "; ".join(parts) if parts else None
 
 
 def table(data: dict) -> str:
     lines: list[str] = []
     meta = data["meta"]
+    loops = meta.get("loops", ["asyncio"])
     lines.append(
         f"django-async-redis benchmarks — {meta['date']}, {meta['cpus']} CPUs, "
-        f"Python {meta['python']}, {meta['server']} on loopback, "
-        f"median of {meta['plan']['reps']} runs (end to end: {meta['plan']['e2e_reps']})"
+        f"Python {meta['python']}, {meta['server']} on loopback, event loops: "
+        f"{', '.join(loops)}, {meta['plan']['reps']} repetitions (end to end: "
+        f"{meta['plan']['e2e_reps']})"
     )
     lines.append(
-        "'ours is Nx as fast': the median of the ratios within each repetition "
-        "(contenders run back to back)"
+        f"figure: median [min{DASH}max] over the repetitions; 'ours is Nx as fast': median "
+        f"[min{DASH}max] of the ratios within each repetition, against ours on the same loop"
     )
     start, end = meta.get("load_average_at_start", 0), meta.get("load_average_at_end", 0)
     lines.append(f"1-minute load average: {start:.2f} before the run, {end:.2f} after it")
@@ -127,186 +159,85 @@ def table(data: dict) -> str:
             "! the machine was busy before the run: figures are noisy; "
             "rerun on an idle machine (--wait-idle 300)"
         )
+    if core := _core_line(data):
+        lines.append(core)
+    for name, m in data["backends"].items():
+        if m["base"] == OURS and (m.get("core") or {}).get("compiled") is False:
+            lines.append(f"! {name} ran the pure-Python path: the compiled core is not built")
     for w in WORKLOADS:
-        rows = _rows(data, w.key)
-        if not rows:
+        blocks = [(loop, rows) for loop in loops if (rows := _rows(data, w.key, loop))]
+        if not blocks:
             continue
+        width = min(max(len(_label(data, n, w.key)) for _, rows in blocks for n, _ in rows), 64)
+        width = max(width, 40)
         better = "higher" if w.higher_is_better else "lower"
-        lines.append("")
-        lines.append(f"{w.title} ({w.unit}, {better} is better)")
-        ours = data["median"].get(w.key, {}).get(OURS)
-        ours = ours if isinstance(ours, float) else None
-        width = 44
-        lines.append(f"  {'contender':<{width}} {w.unit:>12}   ours is")
-        for name, figure in rows:
-            label = _label(name, w.key)
-            if isinstance(figure, float):
-                paired = data.get("ratios", {}).get(w.key, {}).get(name)
-                if name == OURS:
-                    ratio = "—"
-                elif paired is not None:
-                    ratio = f"{paired:.2f}x as fast"
-                elif ours is not None:
-                    ratio = f"{speedup(ours, figure, w.higher_is_better):.2f}x as fast"
+        lines += ["", f"{w.title} ({w.unit}, {better} is better)"]
+        lines.append(f"  {'contender':<{width}} {w.unit:>9} {f'[min{DASH}max]':>21}   ours is")
+        for loop, rows in blocks:
+            if len(blocks) > 1:
+                lines.append(f" on {loop}:")
+            for name, figure in rows:
+                label = _label(data, name, w.key)[:width]
+                if isinstance(figure, dict):
+                    spread = f"[{_fmt(figure['min'], w.unit)}{DASH}{_fmt(figure['max'], w.unit)}]"
+                    lines.append(
+                        f"  {label:<{width}} {_fmt(figure['median'], w.unit):>9} {spread:>21}   "
+                        f"{_ratio(data, w.key, loop, name)}"
+                    )
                 else:
-                    ratio = "n/a"
-                lines.append(f"  {label:<{width}} {_fmt(figure, w.unit):>12}   {ratio}")
-            else:
-                lines.append(f"  {label:<{width}} {figure[:90]}")
+                    lines.append(f"  {label:<{width}} {figure[:100]}")
         lines.extend(_integrity_warnings(data, w.key))
-    burst = data.get("burst") or {}
-    if burst:
-        plan = meta["plan"]
-        lines.append("")
-        lines.append(
-            f"{plan['burst_tasks']:,} concurrent tasks on one event loop "
-            f"({plan['burst_ops_per_task']} ops each, 90% aget / 10% aset, capped at "
-            f"{plan['burst_seconds']:g} s): Redis connections held by the process"
-        )
-        lines.append(f"  {'contender':<44} {'max conns':>10} {'ops':>8} {'ops/s':>9} {'errors':>7}")
-        for b in BACKENDS:
-            r = burst.get(b.name)
-            if r is None:
-                continue
-            if "unavailable" in r:
-                lines.append(f"  {b.label:<44} unavailable: {r['unavailable'][:80]}")
-                continue
-            lines.append(
-                f"  {b.label:<44} {r['max_connections']:>10} {r['ops']:>8} "
-                f"{r['ops_per_s']:>9,.0f} {r['errors']:>7}"
-            )
-            if r.get("first_error"):
-                lines.append(f"  {'':<44} first error: {r['first_error'][:90]}")
+    lines.extend(_burst_lines(data))
     return "\n".join(lines)
+
+
+def _burst_lines(data: dict) -> list[str]:
+    burst = data.get("burst") or {}
+    if not burst:
+        return []
+    plan = data["meta"]["plan"]
+    lines = [
+        "",
+        f"{plan['burst_tasks']:,} concurrent tasks on one event loop "
+        f"({plan['burst_ops_per_task']} ops each, 90% aget / 10% aset, capped at "
+        f"{plan['burst_seconds']:g} s): Redis connections held by the process",
+        f"  {'contender':<44} {'max conns':>10} {'ops':>8} {'ops/s':>9} {'errors':>7}",
+    ]
+    for name, r in burst.items():
+        label = _label(data, name, "burst", loop=True)[:44]
+        if "unavailable" in r:
+            lines.append(f"  {label:<44} unavailable: {r['unavailable'][:80]}")
+            continue
+        lines.append(
+            f"  {label:<44} {r['max_connections']:>10} {r['ops']:>8} "
+            f"{r['ops_per_s']:>9,.0f} {r['errors']:>7}"
+        )
+        if r.get("first_error"):
+            lines.append(f"  {'':<44} first error: {r['first_error'][:90]}")
+    return lines
 
 
 def _integrity_warnings(data: dict, workload: str) -> list[str]:
     """Each get must reach the server: fewer commands than ops means a contender
     answered from its own memory, and its figure is not comparable."""
-    if workload not in ("get", "get_unpinned", "aget", "aget_unpinned", "concurrent"):
+    if workload not in ("get", "get_unpinned", "aget", "aget_unpinned", "concurrent",
+                        "concurrent_proxy"):  # fmt: skip
         return []
     warnings = []
     for name, reps in data.get("runs", {}).items():
+        if data["backends"][name]["kind"] == "ceiling":  # the ceilings have no server
+            continue
         seen = [
             r[workload]["server_commands_per_op"]
             for r in reps
             if "server_commands_per_op" in r.get(workload, {})
         ]
-        if seen and min(seen) < 0.9 and name != "ceiling":  # the ceiling has no server
+        if seen and min(seen) < 0.9:
             warnings.append(
-                f"  ! {_label(name, workload)}: the server saw only {min(seen):.2f} commands "
-                "per op (answered from process memory?)"
+                f"  ! {_label(data, name, workload, loop=True)}: the server saw only "
+                f"{min(seen):.2f} commands per op (answered from process memory?)"
             )
     return warnings
-
-
-def _figure(data: dict, workload: str, name: str) -> float | None:
-    value = data["median"].get(workload, {}).get(name)
-    return value if isinstance(value, float) else None
-
-
-def _paired(data: dict, workload: str, peer: str, fallback: float) -> float:
-    """How many times as fast ours is, from the per-repetition pairs."""
-    return data.get("ratios", {}).get(workload, {}).get(peer, fallback)
-
-
-def targets(data: dict) -> list[dict]:
-    """The issue's targets, from this run's paired ratios (see runner.paired_ratios)."""
-    results = []
-
-    def check(text: str, ok: bool | None, detail: str) -> None:
-        status = "N/A" if ok is None else ("PASS" if ok else "FAIL")
-        results.append({"target": text, "status": status, "detail": detail})
-
-    in_run = OURS in data["backends"]
-
-    def figures(workload: str, peer: str, text: str) -> tuple[float, float] | None:
-        """Both medians, or None once the reason there is no comparison is recorded."""
-        ours, other = _figure(data, workload, OURS), _figure(data, workload, peer)
-        if not in_run:
-            check(text, None, "ours: not in this run")
-        elif ours is None:
-            check(text, False, "ours: " + _why(data, workload, OURS))
-        elif other is None:
-            check(text, None, f"{peer}: " + _why(data, workload, peer))
-        else:
-            return ours, other
-        return None
-
-    def ratio_target(workload: str, peer: str, need: float, text: str) -> None:
-        pair = figures(workload, peer, text)
-        if pair is not None:
-            ours, other = pair
-            got = _paired(data, workload, peer, ours / other)
-            check(
-                text,
-                got >= need,
-                f"{got:.2f}x (medians {_fmt(ours, 'ops/s')} vs {_fmt(other, 'ops/s')} ops/s)",
-            )
-
-    ratio_target("concurrent", "django", 15, "100 concurrent aget/aset >= 15x Django built-in")
-    ratio_target("concurrent", "vcache", 1.5, "100 concurrent aget/aset >= 1.5x django-vcache")
-    ceiling, vcache = _figure(data, "concurrent", "ceiling"), _figure(data, "concurrent", "vcache")
-    if ceiling and vcache and results[-1]["status"] != "N/A":
-        # No backend can pass the no-Redis ceiling: say how much of it the target asks for.
-        results[-1]["detail"] += (
-            f"; 1.5x django-vcache is {_fmt(1.5 * vcache, 'ops/s')} ops/s,"
-            f" {1.5 * vcache / ceiling:.0%} of the no-Redis ceiling ({_fmt(ceiling, 'ops/s')})"
-        )
-    ratio_target(
-        "concurrent",
-        REDIS_BENCHMARK,
-        0.7,
-        "100 concurrent aget/aset >= 0.7x redis-benchmark -c 100",
-    )
-
-    def latency_target(workload: str, peer: str, most: float, text: str) -> None:
-        pair = figures(workload, peer, text)
-        if pair is not None:
-            ours, other = pair
-            got = 1 / _paired(data, workload, peer, other / ours)
-            detail = f"{got:.2f}x the latency (one CPU; medians {ours:.1f} vs {other:.1f} µs/op)"
-            loose = data.get("ratios", {}).get(f"{workload}_unpinned", {}).get(peer)
-            if loose:
-                detail += f"; placed by the OS: {1 / loose:.2f}x"
-            check(text, got <= most, detail)
-
-    latency_target("aget", "vcache", 1.0, "sequential aget no slower than django-vcache")
-    latency_target("get", "vcache", 1.0, "sequential sync get no slower than django-vcache")
-    latency_target("get", "redis-py", 0.75, "sequential sync get <= 0.75x raw redis-py latency")
-
-    text = "2,000 concurrent tasks: <= 4 Redis connections held by the process, no error"
-    burst = (data.get("burst") or {}).get(OURS)
-    if burst is None:
-        check(text, False if data["backends"].get(OURS, {}).get("unavailable") else None, "not run")
-    elif "unavailable" in burst:
-        check(text, False, "ours: unavailable: " + burst["unavailable"])
-    else:
-        ok = burst["max_connections"] <= 4 and burst["errors"] == 0 and burst["wrong_values"] == 0
-        check(
-            text,
-            ok,
-            f"{burst['max_connections']} connection(s), {burst['errors']} error(s), "
-            f"{burst['wrong_values']} wrong value(s), {burst['ops']} ops",
-        )
-    return results
-
-
-def _why(data: dict, workload: str, name: str) -> str:
-    meta = data["backends"].get(name)
-    if meta and meta["unavailable"]:
-        return "unavailable: " + meta["unavailable"]
-    value = data["median"].get(workload, {}).get(name)
-    if isinstance(value, dict):
-        return "error: " + str(value.get("error"))
-    return "not measured"
-
-
-def targets_text(results: list[dict]) -> str:
-    lines = ["Targets (issue 3), from this run:"]
-    for r in results:
-        lines.append(f"  {r['status']:<4}  {r['target']}: {r['detail'][:300]}")
-    return "\n".join(lines)
 
 
 def save_json(data: dict) -> Path:
@@ -322,20 +253,22 @@ def chart(data: dict, path: Path = CHART_PATH) -> Path:
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-    panels: list[tuple[str, list[tuple[str, float]], bool, bool]] = []
+    # (title, [(contender, label, value)], higher is better, log scale)
+    panels: list[tuple[str, list[tuple[str, str, float]], bool, bool]] = []
     for w in WORKLOADS:
         bars = [
-            (_label(name, w.key), figure)
-            for name, figure in _rows(data, w.key)
-            if isinstance(figure, float)
+            (name, _label(data, name, w.key, loop=True), figure["median"])
+            for loop in data["meta"].get("loops", ["asyncio"])
+            for name, figure in _rows(data, w.key, loop)
+            if isinstance(figure, dict)
         ]
         if bars:
             panels.append((w.short, bars, w.higher_is_better, False))
     burst = data.get("burst") or {}
     conns = [
-        (b.label, float(burst[b.name]["max_connections"]))
-        for b in BACKENDS
-        if b.name in burst and "max_connections" in burst[b.name]
+        (name, _label(data, name, "burst", loop=True), float(r["max_connections"]))
+        for name, r in burst.items()
+        if "max_connections" in r
     ]
     if conns:
         tasks = data["meta"]["plan"]["burst_tasks"]
@@ -343,16 +276,18 @@ def chart(data: dict, path: Path = CHART_PATH) -> Path:
 
     cols = 4
     rows = (len(panels) + cols - 1) // cols or 1
-    fig, axes = plt.subplots(rows, cols, figsize=(4.8 * cols, 3.0 * rows), squeeze=False)
-    ours_label = next(b.label for b in BACKENDS if b.name == OURS)
+    most = max(len(bars) for _, bars, _, _ in panels) if panels else 1
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(4.8 * cols, (1.0 + 0.2 * most) * rows), squeeze=False
+    )
     for ax, (title, bars, higher, log) in zip(axes.flat, panels, strict=False):
-        labels = [label for label, _ in bars]
-        values = [value for _, value in bars]
+        labels = [label for _, label, _ in bars]
+        values = [value for _, _, value in bars]
         colors = [
             "#d62728"
-            if label == ours_label
+            if name.partition("@")[0] == OURS
             else ("#7f7f7f" if "redis-benchmark" in label or "ceiling" in label else "#1f77b4")
-            for label in labels
+            for name, label, _ in bars
         ]
         positions = range(len(bars))
         ax.barh(positions, values, color=colors)
@@ -387,9 +322,9 @@ def chart(data: dict, path: Path = CHART_PATH) -> Path:
         fontsize=11,
     )
     missing = [
-        f"{data['backends'][b.name]['label']}: {data['backends'][b.name]['unavailable'][:70]}"
-        for b in BACKENDS
-        if b.name in data["backends"] and data["backends"][b.name]["unavailable"]
+        f"{name}: {m['unavailable'][:70]}"
+        for name, m in data["backends"].items()
+        if m["unavailable"]
     ]
     if missing:
         fig.text(0.01, 0.005, "unavailable — " + "; ".join(missing), fontsize=8, color="#d62728")

@@ -1,12 +1,19 @@
 """One contender, one subprocess: ``python -m benchmarks.worker NAME URL MODE JSON``.
 
 MODE ``serve`` sets the contender up (Django settings, the data every workload
-reads), prints ``BENCH-READY``, then runs one workload per line read on stdin
-(``get``, ``aget``, ``concurrent``, ...; ``exit`` ends it), printing one
+reads), prints ``BENCH-READY`` (with where ``django_async_redis`` was imported
+from, and whether its compiled core runs), then runs one workload per line read
+on stdin (``get``, ``aget``, ``concurrent``, ...; ``exit`` ends it), printing one
 ``BENCH-RESULT {json}`` line for each. All async workloads run on one event
 loop that lives as long as the process: some peers cannot survive a second loop.
+It is asyncio's, or uvloop's for a contender named ``NAME@uvloop``.
 The parent keeps every contender's process alive and runs workload by workload
 across them, so a slow moment of the machine falls on all of them alike.
+
+The contender's environment (``Backend.env``: the compiled core off, the
+baseline's PYTHONPATH) is set by the parent when it starts this process, since
+PYTHONPATH only counts at start-up; ``main`` sets it again before anything
+imports the contender, for a worker started by hand.
 
 MODE ``burst`` runs the 2,000-task burst, printing ``BENCH-EVENT ready`` first
 so the parent can watch the process's connections.
@@ -28,11 +35,11 @@ from collections.abc import Callable
 from typing import Any
 
 from benchmarks import workloads as w
-from benchmarks.backends import BY_NAME, Backend
+from benchmarks.backends import Backend, resolve
 
 HANG_LIMIT = 20.0  # seconds past a workload's own budget
 SYNC_WORKLOADS = ("get", "get_many", "set_many")
-ASYNC_WORKLOADS = ("aget", "concurrent", "aget_many", "aset_many")
+ASYNC_WORKLOADS = ("aget", "concurrent", "concurrent_proxy", "aget_many", "aset_many")
 
 
 def emit(tag: str, payload: Any) -> None:
@@ -40,8 +47,29 @@ def emit(tag: str, payload: Any) -> None:
     sys.stdout.flush()
 
 
+# What the event loop's exception handler saw: a protocol callback that raised
+# (connection_made, data_received) leaves its caller waiting for a timeout,
+# and this says why.
+LOOP_ERRORS: list[str] = []
+
+
 def _reason(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}".strip()[:300]
+    reason = f"{type(exc).__name__}: {exc}".strip()
+    if LOOP_ERRORS:
+        reason += f" (the event loop logged {LOOP_ERRORS[0]})"
+    return reason[:300]
+
+
+def _record_loop_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    exc = context.get("exception")
+    if isinstance(exc, BaseException) and len(LOOP_ERRORS) < 5:
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = ""
+        if frames:
+            parts = frames[-1].filename.replace(os.sep, "/").split("/")
+            where = f" at {'/'.join(parts[-2:])}:{frames[-1].lineno}"
+        LOOP_ERRORS.append(f"{type(exc).__name__}{f': {exc}' if str(exc) else ''}{where}")
+    loop.default_exception_handler(context)
 
 
 def _main_thread_position() -> str:
@@ -97,6 +125,33 @@ class ServerCounter:
         return int(self.client.info("stats")["total_commands_processed"])
 
 
+def contender_environment(backend: Backend) -> dict[str, str]:
+    """What the contender's process must have in its environment before importing it."""
+    return dict(backend.env)
+
+
+def imported_core() -> dict:
+    """Where ``django_async_redis`` came from, and whether its compiled core runs
+    (None: a version without one): the parent checks it is the one it meant."""
+    module = sys.modules.get("django_async_redis")
+    if module is None:
+        return {}
+    aio = sys.modules.get("django_async_redis.transport.aio")
+    return {"file": module.__file__, "compiled": getattr(aio, "COMPILED", None)}
+
+
+def new_event_loop(kind: str = "asyncio") -> asyncio.AbstractEventLoop:
+    """A new event loop of ``kind``: the standard library's, or uvloop's."""
+    if kind == "uvloop":
+        import uvloop
+
+        loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+    else:
+        loop = asyncio.new_event_loop()
+    loop.set_exception_handler(_record_loop_error)
+    return loop
+
+
 def setup_django(backend: Backend, url: str) -> Any:
     from django.conf import settings
 
@@ -126,14 +181,16 @@ class Contender:
         self.url = url
         self.budgets = {k: w.Budget(**v) for k, v in params.get("budgets", {}).items()}
         self.concurrency = params.get("concurrency", 100)
-        self.loop = asyncio.new_event_loop()
+        self.loop = new_event_loop(backend.loop)
         asyncio.set_event_loop(self.loop)
         self.count = ServerCounter(url)
         self.raw_async = None
+        self.proxy: w.Target | None = None  # calls through django.core.cache.cache
         if backend.kind == "django":
             self.target = w.django_target(setup_django(backend, url), backend.has_sync)
+            self.proxy = w.proxy_target()
         elif backend.kind == "ceiling":
-            self.target = w.ceiling_target()
+            self.target = w.ceiling_target(compiled=backend.name == "ceiling-compiled")
         else:
             import redis
 
@@ -153,18 +210,29 @@ class Contender:
             w.populate_sync(self.target)
         self.loop.run_until_complete(w.apopulate(self.target))
 
-    def workload(self, name: str) -> tuple[Callable[[], dict], float] | None:
-        """(a callable giving the result, its time budget), or None: not supported."""
+    def skip_reason(self, name: str) -> str | None:
+        if name in SYNC_WORKLOADS and self.target.get is None:
+            return "n/a (async-only backend)"
+        if name in SYNC_WORKLOADS and self.backend.loop != "asyncio":
+            return "n/a (a sync call runs no event loop: see the asyncio row)"
+        if name == "concurrent_proxy" and self.proxy is None:
+            return "n/a (not a Django cache)"
+        return None
+
+    def workload(self, name: str) -> tuple[Callable[[], dict], float]:
+        """A callable giving the result, and its time budget."""
         t, b, one, keys, mapping = self.target, self.budgets, w.key_for(3), self.keys, self.mapping
-        if name in SYNC_WORKLOADS and t.get is None:
-            return None
         run = self.loop.run_until_complete
+        proxy, tasks = self.proxy, self.concurrency
         jobs: dict[str, Callable[[], dict]] = {
             "get": lambda: w.sequential(lambda: t.get(one), b["get"]),
             "get_many": lambda: w.sequential(lambda: t.get_many(keys), b["get_many"]),
             "set_many": lambda: w.sequential(lambda: t.set_many(mapping), b["set_many"]),
             "aget": lambda: run(w.asequential(lambda: t.aget(one), b["aget"])),
-            "concurrent": lambda: run(w.concurrent_mixed(t, self.concurrency, b["concurrent"])),
+            "concurrent": lambda: run(w.concurrent_mixed(t, tasks, b["concurrent"])),
+            "concurrent_proxy": lambda: run(
+                w.concurrent_mixed(proxy, tasks, b["concurrent_proxy"])
+            ),
             "aget_many": lambda: run(w.asequential(lambda: t.aget_many(keys), b["aget_many"])),
             "aset_many": lambda: run(w.asequential(lambda: t.aset_many(mapping), b["aset_many"])),
         }
@@ -172,10 +240,9 @@ class Contender:
         return jobs[name], budget.warmup + budget.duration
 
     def run(self, name: str) -> dict:
-        job = self.workload(name)
-        if job is None:
-            return {"skipped": "n/a (async-only backend)"}
-        fn, limit = job
+        if (reason := self.skip_reason(name)) is not None:
+            return {"skipped": reason}
+        fn, limit = self.workload(name)
         WATCHDOG.arm(name, limit + HANG_LIMIT)
         try:
             before = self.count()
@@ -204,7 +271,7 @@ def serve(backend: Backend, url: str, params: dict) -> None:
         return
     finally:
         WATCHDOG.disarm()
-    emit("BENCH-READY", {"pid": os.getpid()})
+    emit("BENCH-READY", {"pid": os.getpid(), "core": imported_core()})
     for line in sys.stdin:
         name = line.strip()
         if name == "exit" or not name:
@@ -243,7 +310,11 @@ def burst(backend: Backend, url: str, params: dict) -> None:
                 await client.aclose()
 
     try:
-        result = asyncio.run(main())
+        loop = new_event_loop(backend.loop)
+        try:
+            result = loop.run_until_complete(main())
+        finally:
+            loop.close()
     except Exception as exc:
         traceback.print_exc(file=sys.stderr)
         result = {"unavailable": _reason(exc)}
@@ -252,7 +323,9 @@ def burst(backend: Backend, url: str, params: dict) -> None:
 
 def main() -> None:
     name, url, mode, raw_params = sys.argv[1:5]
-    (serve if mode == "serve" else burst)(BY_NAME[name], url, json.loads(raw_params))
+    backend = resolve(name)
+    os.environ.update(contender_environment(backend))  # before the contender is imported
+    (serve if mode == "serve" else burst)(backend, url, json.loads(raw_params))
 
 
 if __name__ == "__main__":

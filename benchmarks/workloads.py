@@ -63,6 +63,22 @@ def django_target(cache: Any, has_sync: bool) -> Target:
     return target
 
 
+def proxy_target() -> Target:
+    """The async calls as a view makes them: ``from django.core.cache import
+    cache; await cache.aget(key)``. Each call looks the method up again through
+    Django's ConnectionProxy (its ``__getattr__``, then ``caches["default"]``
+    from the handler's asgiref Local), as every call of a view does."""
+    from django.core.cache import cache
+
+    def aget(key: str) -> Awaitable[Any]:
+        return cache.aget(key)
+
+    def aset(key: str, value: Any) -> Awaitable[Any]:
+        return cache.aset(key, value)
+
+    return Target(aget=aget, aset=aset)
+
+
 RAW_PREFIX = "dar-bench-raw:"
 
 
@@ -115,7 +131,7 @@ def raw_async_target(client: Any, target: Target) -> Target:
     return target
 
 
-def ceiling_target() -> Target:
+def ceiling_target(compiled: bool = False) -> Target:
     """No Redis at all: the stored bytes live in a dict, and each async call
     still waits on one future. The futures of one loop tick are resolved
     together by one callback, as a transport's read callback would.
@@ -123,7 +139,17 @@ def ceiling_target() -> Target:
     Everything every contender must do in this process (pickle, a task switch
     per call, the workload's own bookkeeping) and nothing else: no backend on
     this loop can beat it, so it puts the other figures in proportion.
+
+    ``compiled``: each call awaits our compiled ReplyFuture instead, and the
+    tick's callback wakes the callers directly, as our compiled transport's
+    read callback does: the floor of that design, before any I/O.
     """
+    if compiled:
+        from django_async_redis.transport import aio
+
+        if not aio.COMPILED:
+            raise RuntimeError("the compiled core is not built (see setup.py)")
+        resolve, future_class = aio.resolve_replies, aio.reply_future_class
     dumps, loads, proto = pickle.dumps, pickle.loads, pickle.HIGHEST_PROTOCOL
     store: dict[str, bytes] = {}
     waiting: list[tuple[asyncio.Future, Any]] = []
@@ -146,28 +172,35 @@ def ceiling_target() -> Target:
     def resolve_all() -> None:
         batch = waiting[:]
         waiting.clear()
+        if compiled:
+            resolve(asyncio.get_running_loop(), batch)
+            return
         for future, result in batch:
             future.set_result(result)
 
-    def resolved(result: Any) -> asyncio.Future:
+    def resolved(result: Any) -> Awaitable[Any]:
         loop = asyncio.get_running_loop()
-        future = loop.create_future()
+        future = future_class(loop, 1, None, 0) if compiled else loop.create_future()
         if not waiting:
             loop.call_soon(resolve_all)
         waiting.append((future, result))
         return future
 
+    # A compiled future answers the list of its replies, as our transport's do.
+    def reply(answer: Any) -> Any:
+        return answer[0] if compiled else answer
+
     async def aget(key: str) -> Any:
-        return get(await resolved(key))
+        return get(reply(await resolved(key)))
 
     async def aset(key: str, value: Any) -> Any:
-        return await resolved(set_(key, value))
+        return reply(await resolved(set_(key, value)))
 
     async def aget_many(keys: list[str]) -> dict:
-        return get_many(await resolved(keys))
+        return get_many(reply(await resolved(keys)))
 
     async def aset_many(mapping: dict[str, Any]) -> Any:
-        return await resolved(set_many(mapping))
+        return reply(await resolved(set_many(mapping)))
 
     return Target(get, set_, get_many, set_many, aget, aset, aget_many, aset_many)
 
