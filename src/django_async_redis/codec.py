@@ -14,6 +14,8 @@ above add the Redis key and apply OPTIONS["ON_DECODE_ERROR"].
 
 from __future__ import annotations
 
+import functools
+import pickle
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -24,6 +26,7 @@ from django_async_redis.compressors.base import BaseCompressor
 from django_async_redis.compressors.identity import IdentityCompressor
 from django_async_redis.exceptions import CompressorError, DecodeError
 from django_async_redis.serializers.base import BaseSerializer
+from django_async_redis.serializers.pickle import PickleSerializer
 from django_async_redis.signing import Signer, build_signer
 
 # OPTIONS["ON_DECODE_ERROR"]: what a read of bytes that cannot be decoded gives.
@@ -75,6 +78,11 @@ class Codec:
         # Bound once here: encode and decode run on every cache call.
         self._dumps: Callable[[Any], bytes] = serializer.dumps
         self._loads: Callable[[bytes], Any] = serializer.loads
+        if type(serializer) is PickleSerializer:
+            # The stock serializer's methods only forward to pickle: call it
+            # directly, a Python frame less on every read and every write.
+            self._dumps = functools.partial(pickle.dumps, protocol=serializer.protocol)
+            self._loads = pickle.loads
         self._compress: Callable[[bytes], bytes] | None = None
         self._decompress: Callable[[bytes], bytes] | None = None
         if not _is_identity(compressor):

@@ -251,8 +251,9 @@ def _wake_all(loop: asyncio.AbstractEventLoop, finished: list[ReplyFuture]) -> N
             future._wake()
     except BaseException:
         while index < count:
-            finished[index]._schedule_callbacks()
+            future = finished[index]  # typed (the .pxd): _schedule_callbacks is a C method
             index += 1
+            future._schedule_callbacks()
         raise
 
 

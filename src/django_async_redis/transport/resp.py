@@ -60,6 +60,19 @@ def encode_command(command: Command) -> bytes:
     return _encode_in_python(command)
 
 
+def encode_round_trip(commands: Sequence[Command]) -> bytes:
+    """A round trip's commands as the bytes to write (a lone one by the C path directly)."""
+    if len(commands) == 1:
+        command = commands[0]
+        if _pack_in_c is not None and type(command) is tuple:
+            try:
+                return _pack_in_c(command)
+            except TypeError:
+                pass  # encode_command names the bad argument
+        return encode_command(command)
+    return encode_commands(commands)
+
+
 def encode_commands(commands: Iterable[Command]) -> bytes:
     """Several commands as one buffer, so they go out in one write."""
     return b"".join(map(encode_command, commands))
@@ -114,7 +127,9 @@ def new_reader() -> hiredis.Reader:
 
 
 # asyncio.TimeoutError is the builtin TimeoutError from 3.11 on, a class of its own on 3.10.
-_TIMEOUTS = (TimeoutError, asyncio.TimeoutError)
+# BlockingIOError is what a blocking socket raises when its kernel timeout
+# (SO_RCVTIMEO/SO_SNDTIMEO, see transport/sync.py) runs out.
+_TIMEOUTS = (TimeoutError, asyncio.TimeoutError, BlockingIOError)
 
 
 class Unreachable(Exception):
