@@ -64,6 +64,17 @@ class _LazyDefault:
         return self._default() if callable(self._default) else self._default
 
 
+# Redis keys already made from (KEY_PREFIX, version, key) by the stock key
+# function: the same few keys are asked for again and again, and making one
+# costs several times a lookup. Shared by every backend instance (Django builds
+# one per request context under ASGI, so a memo of each would start cold on
+# every request); cleared when full. Only str keys with an int version that
+# need no CacheKeyWarning are kept, so what a lookup answers is exactly what
+# making the key would have.
+_made_keys: dict[tuple[str, int, str], bytes] = {}
+_MADE_KEYS_LIMIT = 10_000
+
+
 class RedisCache(KeySpaceMixin, SetsMixin, HashesMixin, SortedSetsMixin, ListsMixin, BaseCache):
     """Redis (or Valkey) cache with a native sync and a native async API."""
 
@@ -106,11 +117,17 @@ class RedisCache(KeySpaceMixin, SetsMixin, HashesMixin, SortedSetsMixin, ListsMi
     # keys and timeouts -----------------------------------------------------
 
     def _key(self, key: Any, version: int | None) -> bytes:
+        memo: tuple[str, int, str] | None = None
         if self._stock_make_key and self.key_func is default_key_func:
             # What make_key() and Django's default key function would build, without
             # their two calls: a key is made on every operation. %-formatting as
             # Django's, which str()s each part (format() may differ, e.g. for enums).
             version = self.version if version is None else version
+            if type(key) is str and type(version) is int and not self._custom_validation:
+                memo = (self.key_prefix, version, key)
+                known = _made_keys.get(memo)
+                if known is not None:
+                    return known
             made = "%s:%s:%s" % (self.key_prefix, version, key)  # noqa: UP031
         else:
             made = self.make_key(key, version=version)
@@ -126,7 +143,13 @@ class RedisCache(KeySpaceMixin, SetsMixin, HashesMixin, SortedSetsMixin, ListsMi
             or " " in made
         ):
             self.validate_key(made)
-        return made.encode()
+            memo = None  # a key that may warn warns on every call: never remembered
+        encoded = made.encode()
+        if memo is not None:
+            if len(_made_keys) >= _MADE_KEYS_LIMIT:
+                _made_keys.clear()
+            _made_keys[memo] = encoded
+        return encoded
 
     def _expiry_ms(self, timeout: Any) -> int | None:
         """Django's timeout as milliseconds: None forever, <= 0 not stored."""
