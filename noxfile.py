@@ -10,10 +10,14 @@ session's venv one after another, then runs the sessions two at a time with a
 hang timeout, and ends with the `N passed, M failed` line. Run nox directly
 for one session at a time.
 
-Each test session is one leg of the matrix: a Python, a Django version and a
-server kind. TEST_SERVER tells the pytest harness (tests/servers.py) which
-server binary to start on a free port; REDIS_URL is removed from the leg's
-environment so the leg really runs against the server its name says.
+Each test session is one leg of the matrix: a Python, a Django version, a
+server kind, which async core (the compiled one or the pure-Python one) and
+which event loop (asyncio's or uvloop). TEST_SERVER tells the pytest harness
+(tests/servers.py) which server binary to start on a free port; REDIS_URL is
+removed from the leg's environment so the leg really runs against the server
+its name says. TEST_CORE and TEST_EVENT_LOOP tell tests/conftest.py and
+tests/test_core_mode.py what the leg promises, and the latter fails the leg
+when the process runs anything else.
 
 Venvs live under `.nox/`. They are made with uv when it is installed beside
 nox (scripts/test installs it: a venv is ready in about 3 s instead of 15),
@@ -24,16 +28,25 @@ latter. A venv is reinstalled only when what it was installed from changes
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import importlib.util
+import json
 import os
 import shutil
 import sys
+import tarfile
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent
+
+# A leg's async core and event loop; the first of each is the default.
+CORES = ("compiled", "pure")
+LOOPS = ("asyncio", "uvloop")
 
 
 @dataclass(frozen=True)
@@ -45,10 +58,28 @@ class Leg:
     # shards; pytest marker "topology"): they start up to ten servers each, so
     # two legs, one per server kind, carry them and the others skip the cost.
     topologies: bool = False
+    # "compiled": the Cython build of transport/connection.py, rebuilt from the
+    # checkout at the start of the leg; "pure": that same file run as Python
+    # (DJANGO_ASYNC_REDIS_NO_EXTENSIONS=1), as where no compiler was at hand.
+    core: str = "compiled"
+    # "asyncio": the standard library's loop; "uvloop": every loop the tests
+    # make is uvloop's (tests/conftest.py sets its policy).
+    loop: str = "asyncio"
+
+    def __post_init__(self) -> None:
+        if self.core not in CORES or self.loop not in LOOPS:
+            raise ValueError(f"{self}: core must be one of {CORES}, loop one of {LOOPS}")
 
     @property
     def name(self) -> str:
-        return f"py{self.python}-django{self.django}-{self.server}"
+        # The defaults add nothing, so the names read as before: the suffixes
+        # say what is unusual about a leg ("...-valkey-pure", "...-redis-uvloop").
+        parts = [f"py{self.python}", f"django{self.django}", self.server]
+        if self.core != CORES[0]:
+            parts.append(self.core)
+        if self.loop != LOOPS[0]:
+            parts.append(self.loop)
+        return "-".join(parts)
 
     @property
     def session(self) -> str:
@@ -66,18 +97,32 @@ class Leg:
 # - Django 4.2/5.2 on 3.11 (the machine's python3, always present); 6.0/6.1
 #   need >= 3.12; 3.13 gets the newest Django where pyenv has it; 3.10, the
 #   oldest Python we support, runs with 4.2 (the oldest Django) where present.
-# - Eight legs, two at a time on two cores.
+# - The core: most legs run the compiled one, what a pip install from PyPI
+#   gives nearly everyone. Two run the pure-Python one, what installs where no
+#   compiler is (and what the compiled one must behave exactly like): one of
+#   the two topology legs (3.12, 6.1, Valkey), so Sentinel, Cluster and shards
+#   run on both cores and each server kind's topologies on a different one, and
+#   the oldest leg (3.10, 4.2), whose users are the likeliest to have an old
+#   toolchain.
+# - The loop: one leg runs on uvloop (3.12, 6.0, Redis, compiled: the pairing
+#   of the fast loop and the fast core that people chasing speed deploy). One,
+#   not more: uvloop changes how the transport is driven (its own transports,
+#   call_soon and timers), not what the cache does, and every other leg must
+#   keep the standard loop most sites run. 3.13 stays on asyncio for that
+#   reason: the newest Python's own loop is what most of its users get. The
+#   uvloop leg carries no topologies: they would cost a third ~7-minute leg.
+# - Eight legs, two at a time on two cores: about 20 minutes, under CI's 30.
 # The order is the run order, two at a time: legs of one Django version are
 # kept apart, so the two running together mostly differ in Django and server.
 MATRIX = [
     Leg("3.11", "4.2", "redis"),
     Leg("3.11", "5.2", "redis", topologies=True),
-    Leg("3.12", "6.0", "redis"),
+    Leg("3.12", "6.0", "redis", loop="uvloop"),
     Leg("3.12", "6.1", "redis"),
     Leg("3.11", "5.2", "valkey"),
-    Leg("3.12", "6.1", "valkey", topologies=True),
+    Leg("3.12", "6.1", "valkey", topologies=True, core="pure"),
     Leg("3.13", "6.1", "redis"),
-    Leg("3.10", "4.2", "redis"),
+    Leg("3.10", "4.2", "redis", core="pure"),
 ]
 
 # The machine's own python3: its legs must run, whatever else is missing; the
@@ -89,14 +134,49 @@ TYPES_DJANGO = "5.2"
 CHECKS = ["lint", "types", "package", "docs", "demo"]
 
 # Bump to force every venv to be reinstalled when the way we install changes.
-INSTALL_RECIPE_VERSION = "2"
+INSTALL_RECIPE_VERSION = "3"  # 3: the editable install compiles the core
 STAMP_NAME = ".django-async-redis-requirements"
 # What ruff checks (scripts/test and scripts/demo are Python without the .py).
 LINTED = ["src", "tests", "noxfile.py", "examples/demo", "scripts/test", "scripts/demo"]
-# What the package check needs beside the project.
-PACKAGE_TOOLS = ["build>=1.2", "twine>=5"]
-# The wheel is the library only: these never belong in it.
+# What the package check needs beside the project ([uv]: build's isolated
+# environments made with uv, seconds faster each, and the check builds three wheels).
+PACKAGE_TOOLS = ["build[uv]>=1.2", "twine>=5"]
+# The wheel is the library only: these never belong in it (nor the Cython
+# sources: the generated C stays in build/cython, the .pxd in the sdist).
 WHEEL_FORBIDDEN = ("tests/", "examples/", "benchmarks/", "docs/", "scripts/")
+WHEEL_FORBIDDEN_SUFFIXES = (".c", ".pxd", ".pyx")
+# The compiled core, as setup.py names it, and what building it needs beside the
+# Python sources: the sdist must hold these, or a build from it (what pip does
+# where no wheel fits) would silently compile without the C types, or not at all.
+COMPILED_CORE = "django_async_redis/transport/_connection_c"
+SDIST_REQUIRED = (
+    "setup.py",
+    "src/django_async_redis/transport/connection.py",
+    "src/django_async_redis/transport/_connection_c.pxd",
+)
+# What the sdist must not hold: build outputs (generated C, compiled modules).
+SDIST_FORBIDDEN_SUFFIXES = (".c", ".so", ".pyd")
+# The package check's probe, run by a clean venv's python from outside the
+# checkout: what was imported from where, which core runs, which compiled
+# modules the installed package holds. "static_type": the connection class is
+# a C type, i.e. the .pxd's `cdef class` applied; Cython compiling connection.py
+# without it would make an ordinary (heap-allocated) Python class.
+PACKAGE_PROBE = """
+import importlib.machinery, json, pathlib
+import django_async_redis as m, django_async_redis.cache, django_async_redis.sessions
+from django_async_redis.transport import aio
+package = pathlib.Path(m.__file__).parent
+suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+print(json.dumps({
+    "version": m.__version__,
+    "file": m.__file__,
+    "compiled": aio.COMPILED,
+    "extensions": sorted(
+        str(p.relative_to(package.parent)) for p in package.rglob("*") if p.name.endswith(suffixes)
+    ),
+    "static_type": not aio.connection_class.__flags__ & (1 << 9),  # Py_TPFLAGS_HEAPTYPE
+}))
+"""
 
 
 def interpreter(version: str) -> str:
@@ -158,6 +238,58 @@ if nox is not None:
         """`nox --install-only` (scripts/test's set-up pass): skip the Python-level checks too."""
         return bool(session._runner.global_config.install_only)
 
+    def without(*names: str) -> dict[str, str]:
+        """This process's environment less `names` (for include_outer_env=False)."""
+        return {k: v for k, v in os.environ.items() if k not in names}
+
+    @contextlib.contextmanager
+    def build_lock() -> Iterator[None]:
+        """Builds of the core from the checkout take turns, across sessions.
+
+        Every run of setup.py in the checkout (build_ext, and the sdist step
+        of `python -m build .`) translates connection.py into the same
+        build/cython/ file, and a leg may build while the package check does.
+        """
+        path = REPO / "build" / ".compiled-core.lock"
+        path.parent.mkdir(exist_ok=True)
+        with path.open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
+    def build_compiled_core(session: nox.Session) -> None:
+        """Compile the core from the checkout as it is now, into src/ beside connection.py.
+
+        The editable install compiled it when the venv was made, but an in-place
+        module built before the last edit of connection.py or _connection_c.pxd
+        silently runs old code: so every compiled leg builds again (setup.py
+        always re-translates). This is `setup.py build_ext --inplace`, done so
+        that two legs of one Python running at once cannot hurt each other: the
+        builds take turns (`build_lock`), and the new module replaces the old
+        by a rename, where --inplace would rewrite the old file in place, under
+        a pytest that has it mapped. And since setup.py never fails (no
+        compiler: pure package), the leg stops here if no module came out.
+        """
+        if installing_only(session):
+            return
+        assert session.virtualenv.location is not None
+        out = Path(session.virtualenv.location) / "compiled-core"
+        shutil.rmtree(out, ignore_errors=True)
+        with build_lock():
+            session.run(
+                "python", "setup.py", "--quiet", "build_ext",
+                "--build-lib", str(out / "lib"), "--build-temp", str(out / "temp"),
+                env=without("DJANGO_ASYNC_REDIS_NO_EXTENSIONS"), include_outer_env=False,
+            )  # fmt: skip
+            built = sorted((out / "lib").rglob("*.so"))
+            if not built:
+                session.error("the compiled core did not build (setup.py's messages are above)")
+            for module in built:
+                target = REPO / "src" / module.relative_to(out / "lib")
+                partial = target.with_name(f".{target.name}.partial")
+                shutil.copyfile(module, partial)
+                os.replace(partial, target)
+                session.log(f"compiled core: {target.relative_to(REPO)}")
+
     def add_leg(leg: Leg) -> None:
         @nox.session(
             name=leg.session,
@@ -169,11 +301,19 @@ if nox is not None:
         def tests(session: nox.Session) -> None:
             # Editable, so source edits need no reinstall; Django pinned per leg.
             install_once(session, "-e", ".[all,test]", leg.django_spec)
-            env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+            env = without("REDIS_URL", "DJANGO_ASYNC_REDIS_NO_EXTENSIONS", "TEST_EVENT_LOOP")
             env["TEST_SERVER"] = leg.server
             env["TEST_TOPOLOGIES"] = "1" if leg.topologies else "0"
-            # include_outer_env=False: the leg's server column must be the
-            # truth, so an inherited REDIS_URL must not reach the tests.
+            # tests/test_core_mode.py fails the leg if the process runs another core or loop.
+            env["TEST_CORE"] = leg.core
+            if leg.core == "compiled":
+                build_compiled_core(session)
+            else:
+                env["DJANGO_ASYNC_REDIS_NO_EXTENSIONS"] = "1"
+            if leg.loop != "asyncio":
+                env["TEST_EVENT_LOOP"] = leg.loop
+            # include_outer_env=False: the leg's name must be the truth, so an
+            # inherited REDIS_URL (or core or loop switch) must not reach the tests.
             session.run(
                 "python", "-m", "pytest", *session.posargs, env=env, include_outer_env=False
             )
@@ -203,44 +343,127 @@ if nox is not None:
             env={"NO_MKDOCS_2_WARNING": "1"},  # Material's banner about its future
         )  # fmt: skip
 
+    def check_wheel(session: nox.Session, wheel: Path, compiled: bool) -> None:
+        """The library only, py.typed included; the compiled core exactly when `compiled`."""
+        names = zipfile.ZipFile(wheel).namelist()
+        if "django_async_redis/py.typed" not in names:
+            session.error(f"{wheel.name} has no django_async_redis/py.typed")
+        stray = [
+            name
+            for name in names
+            if name.startswith(WHEEL_FORBIDDEN) or name.endswith(WHEEL_FORBIDDEN_SUFFIXES)
+        ]
+        if stray:
+            session.error(f"{wheel.name} holds non-library files: {stray[:5]}")
+        binaries = [name for name in names if name.endswith((".so", ".pyd"))]
+        just_the_core = len(binaries) == 1 and binaries[0].startswith(f"{COMPILED_CORE}.")
+        if not (just_the_core if compiled else not binaries):
+            session.error(
+                f"{wheel.name}: compiled modules {binaries}, expected compiled={compiled}"
+            )
+
+    def check_sdist(session: nox.Session, sdist: Path) -> None:
+        """What building the core needs is in; what a build made is not."""
+        with tarfile.open(sdist) as archive:
+            # Each member is under "django_async_redis-VERSION/".
+            names = {member.split("/", 1)[1] for member in archive.getnames() if "/" in member}
+        missing = [name for name in SDIST_REQUIRED if name not in names]
+        if missing:
+            session.error(f"{sdist.name} lacks {missing}")
+        built = sorted(
+            name
+            for name in names
+            if name.startswith("build/") or name.endswith(SDIST_FORBIDDEN_SUFFIXES)
+        )
+        if built:
+            session.error(f"{sdist.name} holds build outputs: {built[:5]}")
+
     @nox.session(python=interpreter(DEFAULT_PYTHON), venv_backend=BACKEND, venv_params=VENV_PARAMS)
     def package(session: nox.Session) -> None:
-        """sdist + wheel, twine-checked; the wheel inspected, installed in a new venv, imported."""
+        """sdist + wheel, twine-checked; then the two pure-Python fallbacks of the build.
+
+        The release build (the sdist, then the wheel from it) must hold the
+        compiled core; a wheel built from that sdist with no working compiler
+        (CC=false) and one with DJANGO_ASYNC_REDIS_NO_EXTENSIONS=1 must build
+        all the same, with no compiled module. All three are installed in turn
+        in one new venv and imported from outside the checkout, and must run
+        the core they hold (aio.COMPILED).
+        """
         install_once(session, *PACKAGE_TOOLS)
         if installing_only(session):
             return
         dist = REPO / ".cache" / "dist"
         shutil.rmtree(dist, ignore_errors=True)
-        session.run("python", "-m", "build", "--outdir", str(dist), ".")
+        # The caller's switches must not decide what the release build makes.
+        build_env = without("DJANGO_ASYNC_REDIS_NO_EXTENSIONS", "CC")
+        build = ["python", "-m", "build", "--installer", "uv"]
+        with build_lock():
+            session.run(*build, "--outdir", str(dist), ".", env=build_env, include_outer_env=False)
         wheels, sdists = sorted(dist.glob("*.whl")), sorted(dist.glob("*.tar.gz"))
         if len(wheels) != 1 or len(sdists) != 1:
             session.error(f"expected one wheel and one sdist in {dist}")
-        session.run("python", "-m", "twine", "check", "--strict", str(wheels[0]), str(sdists[0]))
-        names = zipfile.ZipFile(wheels[0]).namelist()
-        if "django_async_redis/py.typed" not in names:
-            session.error("the wheel has no django_async_redis/py.typed")
-        stray = [name for name in names if name.startswith(WHEEL_FORBIDDEN)]
-        if stray:
-            session.error(f"the wheel holds non-library files: {stray[:5]}")
-        # A new venv from the standard library, no uv, no cache of ours: as a user's.
+        wheel, sdist = wheels[0], sdists[0]
+        check_sdist(session, sdist)
+        check_wheel(session, wheel, compiled=True)
+        # The fallbacks, each built from a fresh copy of the sdist, as pip builds
+        # where no wheel fits the machine.
+        fallbacks: dict[str, Path] = {}
+        for label, switch in (
+            ("no-compiler", {"CC": "false"}),
+            ("no-extensions", {"DJANGO_ASYNC_REDIS_NO_EXTENSIONS": "1"}),
+        ):
+            unpacked = dist / label / "sdist"
+            with tarfile.open(sdist) as archive:
+                archive.extractall(unpacked, filter="data")
+            (tree,) = unpacked.iterdir()
+            out = dist / label
+            session.run(
+                *build, "--wheel", "--outdir", str(out), str(tree),
+                env={**build_env, **switch}, include_outer_env=False,
+            )  # fmt: skip
+            (fallbacks[label],) = out.glob("*.whl")
+            check_wheel(session, fallbacks[label], compiled=False)
+        if not fallbacks["no-extensions"].name.endswith("-py3-none-any.whl"):
+            session.error(f"{fallbacks['no-extensions'].name}: a pure build is not py3-none-any")
+        session.run(
+            "python", "-m", "twine", "check", "--strict", str(sdist), str(wheel),
+            *map(str, fallbacks.values()),
+        )  # fmt: skip
+
+        # A new venv from the standard library, no uv, no cache of ours: as a
+        # user's. The first wheel brings the dependencies; the others replace it.
         clean = dist / "clean-venv"
         session.run("python", "-m", "venv", str(clean))
         clean_python = str(clean / "bin" / "python")
-        session.run(clean_python, "-m", "pip", "install", "-q", str(wheels[0]), external=True)
-        # From outside the checkout, so the import can only find the installed wheel.
-        probe = (
-            "import django_async_redis as m, django_async_redis.cache, "
-            "django_async_redis.sessions; print(m.__version__, m.__file__)"
-        )
-        with session.chdir(dist):
-            out = session.run(clean_python, "-c", probe, external=True, silent=True)
-        version, location = str(out).split()
-        if not location.startswith(str(clean)):
-            session.error(f"imported from {location}, not from the clean venv")
-        if f"-{version}-" not in wheels[0].name:
-            session.error(f"__version__ {version} does not match {wheels[0].name}")
-        session.log(f"{wheels[0].name} and {sdists[0].name}: twine check passed; the wheel")
-        session.log(f"holds py.typed and no tests; {version} imported from a clean venv")
+        probe_env = without("DJANGO_ASYNC_REDIS_NO_EXTENSIONS", "PYTHONPATH")
+        for index, (label, candidate) in enumerate([("release", wheel), *fallbacks.items()]):
+            reinstall = ["--no-deps", "--force-reinstall"] if index else []
+            session.run(
+                clean_python, "-m", "pip", "install", "-q", *reinstall, str(candidate),
+                external=True,
+            )  # fmt: skip
+            # From outside the checkout, so the import can only find the installed wheel.
+            with session.chdir(dist):
+                out = session.run(
+                    clean_python, "-c", PACKAGE_PROBE, external=True, silent=True,
+                    env=probe_env, include_outer_env=False,
+                )  # fmt: skip
+            found = json.loads(str(out).strip().splitlines()[-1])
+            if not found["file"].startswith(str(clean)):
+                session.error(f"{label}: imported from {found['file']}, not from the clean venv")
+            if f"-{found['version']}-" not in candidate.name:
+                session.error(f"{label}: __version__ {found['version']} vs {candidate.name}")
+            compiled = label == "release"
+            if (found["compiled"], found["static_type"]) != (compiled, compiled):
+                session.error(f"{label}: expected compiled={compiled}, the probe found {found}")
+            if compiled != bool(found["extensions"]):
+                session.error(f"{label}: installed compiled modules {found['extensions']}")
+            session.log(
+                f"{label}: {candidate.name} imported from the clean venv, "
+                f"COMPILED={found['compiled']}, compiled modules {found['extensions']}"
+            )
+        session.log(f"{sdist.name}: holds setup.py, connection.py and the .pxd, no build outputs;")
+        session.log("the wheels hold py.typed and no tests; twine check passed on all four")
 
     @nox.session(python=False)
     def demo(session: nox.Session) -> None:

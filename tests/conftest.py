@@ -1,13 +1,15 @@
-"""Session set-up: a real server first, then Django.
+"""Session set-up: the event loop, a real server, then Django.
 
 The server is started (or ``REDIS_URL`` described) in ``pytest_configure``,
 before pytest-django sets Django up, and its URL handed to ``tests.settings``.
 Django's own test apps are fetched for the installed Django version and put on
-``sys.path`` at the same time.
+``sys.path`` at the same time. ``TEST_EVENT_LOOP=uvloop`` (noxfile.py's uvloop
+leg) makes every event loop of the run a uvloop loop, before any is made.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -24,6 +26,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("help", False) or config.getoption("version", 0):
         return
     _interrupt_on_sigterm()
+    _use_the_event_loop_asked_for()
     server = servers.session_server()
     os.environ[servers.TEST_URL_ENV] = server.url()
     django_source.add_django_tests_to_path()
@@ -39,6 +42,28 @@ def _interrupt_on_sigterm() -> None:
         signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     ):
         signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
+EVENT_LOOPS = ("asyncio", "uvloop")
+
+
+def _use_the_event_loop_asked_for() -> None:
+    """``TEST_EVENT_LOOP=uvloop``: every loop the tests make is uvloop's.
+
+    ``asyncio.run``, ``asyncio.Runner``, ``asyncio.new_event_loop`` and asgiref's
+    ``async_to_sync`` (an ``asyncio.run`` in a thread of its own) all get their
+    loop from the event loop policy, process-wide and for every thread, on the
+    Pythons of the matrix (<= 3.13; 3.14 deprecates policies, and a uvloop leg
+    there would need each of those call sites given uvloop's loop factory).
+    tests/test_core_mode.py checks that it took.
+    """
+    wanted = os.environ.get("TEST_EVENT_LOOP", "asyncio")
+    if wanted not in EVENT_LOOPS:
+        raise pytest.UsageError(f"TEST_EVENT_LOOP={wanted!r}: expected one of {EVENT_LOOPS}")
+    if wanted == "uvloop":
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -62,11 +87,21 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_report_header(config: pytest.Config) -> list[str]:
     from django.conf import settings
 
+    from django_async_redis.transport import aio
+
     server = servers.session_server()
     origin = "REDIS_URL" if not server.owned else server.binary
+    loop = os.environ.get("TEST_EVENT_LOOP", "asyncio")
+    if loop == "uvloop":
+        import uvloop
+
+        loop = f"uvloop {uvloop.__version__}"
     return [
         f"cache server: {server.name} at {server.url()} ({origin})",
         f"cache backend: {settings.CACHES['default']['BACKEND']}",
+        f"async core: {'compiled' if aio.COMPILED else 'pure Python'} "
+        f"({aio.connection_class.__module__})",
+        f"event loop: {loop} (tests/test_core_mode.py checks that it is the one running)",
         f"django tests: {django_source.django_tests_dir()}",
     ]
 

@@ -207,6 +207,9 @@ def demo_url(
     log = workdir / "uvicorn.log"
     with log.open("wb") as out:
         uvicorn = ["uvicorn", "sessions_demo.asgi:application", "--lifespan", "off"]
+        # Said outright: uvicorn's default loop ("auto") is uvloop wherever it is
+        # installed; this is the one the run names (TEST_EVENT_LOOP, see conftest.py).
+        uvicorn += ["--loop", os.environ.get("TEST_EVENT_LOOP", "asyncio")]
         process = subprocess.Popen(
             [sys.executable, "-m", *uvicorn, "--host", "127.0.0.1", "--port", str(port)],
             cwd=DEMO,

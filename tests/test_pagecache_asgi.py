@@ -29,10 +29,16 @@ from tests import servers
 
 REPO = Path(__file__).resolve().parent.parent
 APP = "tests.pagecache_asgi_site:application"
+# The servers run on the loop the run names (TEST_EVENT_LOOP, see conftest.py),
+# said outright: uvicorn's default ("auto") takes uvloop wherever it is
+# installed, and the test extra installs it for the uvloop leg.
+LOOP = os.environ.get("TEST_EVENT_LOOP", "asyncio")
 SERVERS = {
-    "uvicorn": ["-m", "uvicorn", APP, "--no-access-log", "--lifespan", "off", "--port"],
-    "hypercorn": ["-m", "hypercorn", APP, "--bind"],
-}
+    "uvicorn": [
+        "-m", "uvicorn", APP, "--no-access-log", "--lifespan", "off", "--loop", LOOP, "--port",
+    ],
+    "hypercorn": ["-m", "hypercorn", APP, "--worker-class", LOOP, "--bind"],
+}  # fmt: skip
 
 
 class Site:

@@ -9,7 +9,7 @@ that is cancelled or times out leaves its place in the FIFO: its reply is still
 read and dropped, so the connection never falls out of step with the server.
 
 This is the hottest code of the async path, so it is also compiled: Cython
-reads this file with ``connection.pxd`` beside it (C types for the classes
+reads this file with ``_connection_c.pxd`` beside it (C types for the classes
 below) and setup.py builds it as ``_connection_c`` where a compiler is at hand.
 The very same file, imported as it is, is the pure-Python path: there is one
 source of the logic. ``aio.py`` picks which one runs.
@@ -302,8 +302,8 @@ class MultiplexedConnection:
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # A stream transport, though not always an asyncio.Transport subclass:
-        # uvloop's are its own types (an isinstance check here kept every
-        # connection on uvloop from opening before 1.0).
+        # uvloop's are its own types (an isinstance check here once kept every
+        # connection on uvloop from opening).
         self._transport = cast(asyncio.Transport, transport)
         sock = transport.get_extra_info("socket")
         if sock is not None and self.node.keepalive and sock.family != socket.AF_UNIX:
