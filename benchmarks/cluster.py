@@ -29,7 +29,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -256,37 +255,9 @@ class ClusterProcess(runner.ContenderProcess):
 
     def __init__(self, contender: ClusterContender, params: dict) -> None:
         self.contender = contender
-        self.unavailable: str | None = None
-        self.dead = False
-        self.ready: dict = {}
-        self.stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed in close())
-        cmd = [
-            sys.executable,
-            "-m",
-            "benchmarks.cluster_worker",
-            contender.name,
-            json.dumps(params),
-        ]
-        self.proc = subprocess.Popen(
-            cmd,
-            cwd=REPO,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self.stderr,
-            text=True,
-            bufsize=1,
+        self._start(
+            [sys.executable, "-m", "benchmarks.cluster_worker", contender.name, json.dumps(params)]
         )
-        import queue
-
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def wait_ready(self) -> None:
-        tag, payload = self._next(runner.WORKER_TIMEOUT)
-        if tag != "BENCH-READY":
-            self.unavailable = payload.get("unavailable", str(payload))
-        else:
-            self.ready = payload
 
 
 # --- the run -------------------------------------------------------------------

@@ -51,14 +51,18 @@ class ContenderProcess:
     def __init__(self, backend: Backend, url: str, params: dict) -> None:
         self.backend = backend
         self.url = url
+        self._start(worker_cmd(backend, url, "serve", params), backend.environ())
+
+    def _start(self, cmd: list[str], env: dict[str, str] | None = None) -> None:
+        """Start the worker ``cmd`` and the thread that reads its answers."""
         self.unavailable: str | None = None
         self.dead = False
         self.ready: dict = {}  # what BENCH-READY said
         self.stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed in close())
         self.proc = subprocess.Popen(
-            worker_cmd(backend, url, "serve", params),
+            cmd,
             cwd=REPO,
-            env=backend.environ(),
+            env=env,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self.stderr,
