@@ -18,7 +18,7 @@ from ..config import CacheConfig, Node
 from ..ops import Step
 from ..transport.aio import AsyncPool
 from ..transport.registry import async_pool, loop_resources, sync_pool
-from ..transport.resp import encode_round_trip
+from ..transport.resp import encode_command, encode_commands
 from .base import BaseClient
 
 if TYPE_CHECKING:
@@ -28,8 +28,9 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-# A round trip's commands as the bytes to write.
-payload = encode_round_trip
+def payload(commands: Any) -> bytes:
+    """A round trip's commands as the bytes to write."""
+    return encode_command(commands[0]) if len(commands) == 1 else encode_commands(commands)
 
 
 _raw_clients: dict[Hashable, Any] = {}

@@ -60,19 +60,6 @@ def encode_command(command: Command) -> bytes:
     return _encode_in_python(command)
 
 
-def encode_round_trip(commands: Sequence[Command]) -> bytes:
-    """A round trip's commands as the bytes to write (a lone one by the C path directly)."""
-    if len(commands) == 1:
-        command = commands[0]
-        if _pack_in_c is not None and type(command) is tuple:
-            try:
-                return _pack_in_c(command)
-            except TypeError:
-                pass  # encode_command names the bad argument
-        return encode_command(command)
-    return encode_commands(commands)
-
-
 def encode_commands(commands: Iterable[Command]) -> bytes:
     """Several commands as one buffer, so they go out in one write."""
     return b"".join(map(encode_command, commands))
