@@ -22,8 +22,15 @@ when the process runs anything else.
 Venvs live under `.nox/`. They are made with uv when it is installed beside
 nox (scripts/test installs it: a venv is ready in about 3 s instead of 15),
 else with the standard library's venv; TEST_VENV_BACKEND=venv forces the
-latter. A venv is reinstalled only when what it was installed from changes
-(pyproject.toml, the requirements, the interpreter): see `install_once`.
+latter.
+
+What every session installs is pinned: `requirements/<session>.txt` is a lock
+made by `nox -s lock` (uv pip compile) from pyproject.toml, and a session
+installs exactly that file, then the checkout with --no-deps. A release of any
+dependency therefore changes nothing here until someone runs `nox -s lock` and
+commits the new locks; a lock older than pyproject.toml's requirements is
+refused, naming that command. A venv is reinstalled only when its lock or the
+interpreter changes: see `install_locked`.
 """
 
 from __future__ import annotations
@@ -35,8 +42,11 @@ import importlib.util
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tarfile
+import tempfile
+import tomllib
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -44,15 +54,20 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent
 
-# A leg's async core and event loop; the first of each is the default.
+# A leg's async core, event loop and dependency versions; the first of each is the default.
 CORES = ("compiled", "pure")
 LOOPS = ("asyncio", "uvloop")
+# "newest": the newest release of every dependency that our ranges admit, as
+# of the last `nox -s lock`; "lowest": our runtime dependencies (Django,
+# redis, hiredis, the codecs) at the lowest versions pyproject.toml declares,
+# so a floor we claim is a floor we test.
+DEPS = ("newest", "lowest")
 
 
 @dataclass(frozen=True)
 class Leg:
     python: str  # "3.11"
-    django: str  # "4.2"
+    django: str  # "5.2"
     server: str  # "redis" or "valkey"
     # Whether this leg runs the multi-server topology tests (Sentinel, Cluster,
     # shards; pytest marker "topology"): they start up to ten servers each, so
@@ -63,22 +78,23 @@ class Leg:
     # (DJANGO_ASYNC_REDIS_NO_EXTENSIONS=1), as where no compiler was at hand.
     core: str = "compiled"
     # "asyncio": the standard library's loop; "uvloop": every loop the tests
-    # make is uvloop's (tests/conftest.py sets its policy).
+    # make is uvloop's (tests/conftest.py makes asyncio.new_event_loop uvloop's).
     loop: str = "asyncio"
+    deps: str = "newest"
 
     def __post_init__(self) -> None:
-        if self.core not in CORES or self.loop not in LOOPS:
-            raise ValueError(f"{self}: core must be one of {CORES}, loop one of {LOOPS}")
+        if self.core not in CORES or self.loop not in LOOPS or self.deps not in DEPS:
+            raise ValueError(
+                f"{self}: core must be one of {CORES}, loop one of {LOOPS}, deps one of {DEPS}"
+            )
 
     @property
     def name(self) -> str:
-        # The defaults add nothing, so the names read as before: the suffixes
-        # say what is unusual about a leg ("...-valkey-pure", "...-redis-uvloop").
+        # The defaults add nothing: the suffixes say what is unusual about a
+        # leg ("...-valkey-pure", "...-redis-uvloop", "...-redis-lowest-pure").
         parts = [f"py{self.python}", f"django{self.django}", self.server]
-        if self.core != CORES[0]:
-            parts.append(self.core)
-        if self.loop != LOOPS[0]:
-            parts.append(self.loop)
+        parts += [value for value, default in ((self.deps, DEPS[0]), (self.core, CORES[0]),
+                  (self.loop, LOOPS[0])) if value != default]  # fmt: skip
         return "-".join(parts)
 
     @property
@@ -89,58 +105,209 @@ class Leg:
     def django_spec(self) -> str:
         return f"Django~={self.django}.0"
 
+    @property
+    def requirements(self) -> Requirements:
+        # Legs that differ only in server, core or loop install the same set.
+        return Requirements(
+            name=f"tests-py{self.python}-django{self.django}"
+            + ("-lowest" if self.deps == "lowest" else ""),
+            python=self.python,
+            project=True,
+            extras=("all", "test"),
+            extra=(self.django_spec,),
+            lowest=self.deps == "lowest",
+        )
+
+
+@dataclass(frozen=True)
+class Requirements:
+    """One lock file, `requirements/<name>.txt`, and what it is compiled from."""
+
+    name: str
+    python: str
+    # Whether the lock holds the project's own dependencies (with `extras`)
+    # and what [build-system] builds it with.
+    project: bool = False
+    extras: tuple[str, ...] = ()
+    # Requirements beside the project's (tools, a Django pin).
+    extra: tuple[str, ...] = ()
+    # Runtime dependencies at their declared minimums (uv's lowest-direct).
+    lowest: bool = False
+    # Installed by a Python we do not choose (scripts/test's, scripts/demo's):
+    # resolved for every Python we support, not only `python`.
+    universal: bool = False
+
+    @property
+    def path(self) -> Path:
+        return LOCKS / f"{self.name}.txt"
+
 
 # Why this layout:
+# - Supported: Django 5.2 (LTS), 6.0 and 6.1 on Python 3.11 to 3.13, the
+#   versions upstream still supports (Django 4.2 ended in April 2026, Python
+#   3.10 in October 2026). Django 6.x needs Python >= 3.12.
 # - Every Django version runs against Redis (Debian's, the server most users
-#   have); 5.2 (the LTS most sites run) and 6.1 (the newest) also against
-#   Valkey 8, which is where protocol differences would first show.
-# - Django 4.2/5.2 on 3.11 (the machine's python3, always present); 6.0/6.1
-#   need >= 3.12; 3.13 gets the newest Django where pyenv has it; 3.10, the
-#   oldest Python we support, runs with 4.2 (the oldest Django) where present.
+#   have) and against Valkey 8, where protocol differences would first show.
+# - 3.11 (the machine's python3, always present) carries 5.2, the LTS most
+#   sites run; 3.12 and 3.13 carry 6.0 and 6.1.
 # - The core: most legs run the compiled one, what a pip install from PyPI
 #   gives nearly everyone. Two run the pure-Python one, what installs where no
 #   compiler is (and what the compiled one must behave exactly like): one of
 #   the two topology legs (3.12, 6.1, Valkey), so Sentinel, Cluster and shards
 #   run on both cores and each server kind's topologies on a different one, and
-#   the oldest leg (3.10, 4.2), whose users are the likeliest to have an old
+#   the lowest-dependencies leg, whose users are the likeliest to have an old
 #   toolchain.
+# - Dependencies: one leg (3.11, 5.2, Redis) installs every runtime dependency
+#   at the lowest version we declare; the others at the newest (as locked).
 # - The loop: one leg runs on uvloop (3.12, 6.0, Redis, compiled: the pairing
 #   of the fast loop and the fast core that people chasing speed deploy). One,
 #   not more: uvloop changes how the transport is driven (its own transports,
 #   call_soon and timers), not what the cache does, and every other leg must
-#   keep the standard loop most sites run. 3.13 stays on asyncio for that
-#   reason: the newest Python's own loop is what most of its users get. The
-#   uvloop leg carries no topologies: they would cost a third ~7-minute leg.
+#   keep the standard loop most sites run. The uvloop leg carries no
+#   topologies: they would cost a third ~7-minute leg.
 # - Eight legs, two at a time on two cores: about 20 minutes, under CI's 30.
 # The order is the run order, two at a time: legs of one Django version are
 # kept apart, so the two running together mostly differ in Django and server.
 MATRIX = [
-    Leg("3.11", "4.2", "redis"),
     Leg("3.11", "5.2", "redis", topologies=True),
     Leg("3.12", "6.0", "redis", loop="uvloop"),
     Leg("3.12", "6.1", "redis"),
     Leg("3.11", "5.2", "valkey"),
     Leg("3.12", "6.1", "valkey", topologies=True, core="pure"),
+    Leg("3.13", "6.0", "valkey"),
     Leg("3.13", "6.1", "redis"),
-    Leg("3.10", "4.2", "redis", core="pure"),
+    Leg("3.11", "5.2", "redis", core="pure", deps="lowest"),
 ]
 
 # The machine's own python3: its legs must run, whatever else is missing; the
 # checks (lint, types, docs, package, demo) run on it too.
 DEFAULT_PYTHON = "3.11"
-# mypy checks against this Django's stubs and sources.
-TYPES_DJANGO = "5.2"
+# mypy checks against this leg's install: the oldest Django's stubs and sources.
+TYPES_LEG = MATRIX[0]
 # The sessions that are not legs of the matrix, in the order scripts/test runs them.
 CHECKS = ["lint", "types", "package", "docs", "demo"]
 
 # Bump to force every venv to be reinstalled when the way we install changes.
-INSTALL_RECIPE_VERSION = "3"  # 3: the editable install compiles the core
+INSTALL_RECIPE_VERSION = "4"  # 4: from the lock files, then the checkout with --no-deps
 STAMP_NAME = ".django-async-redis-requirements"
 # What ruff checks (scripts/test and scripts/demo are Python without the .py).
 LINTED = ["src", "tests", "noxfile.py", "examples/demo", "scripts/test", "scripts/demo"]
-# What the package check needs beside the project ([uv]: build's isolated
-# environments made with uv, seconds faster each, and the check builds three wheels).
-PACKAGE_TOOLS = ["build[uv]>=1.2", "twine>=5"]
+# ---------------------------------------------------------------- pinned installs
+#
+# Every session installs a lock file from requirements/, made by `nox -s lock`
+# with uv's resolver from pyproject.toml and the tool lists here. Runtime
+# dependencies stay ranges in pyproject.toml (users resolve them); the locks
+# pin what CI tests them with. A lock whose inputs changed since it was made is
+# refused (`stale_lock`), so a new requirement cannot slip in unpinned.
+LOCKS = REPO / "requirements"
+# Bump when the way locks are compiled changes: every lock is then stale.
+LOCK_FORMAT = "1"
+LOCK_DIGEST = "# inputs: "
+# The extras that are runtime dependencies (the codecs), as opposed to tools.
+RUNTIME_EXTRAS = ("all",)
+
+
+def pyproject() -> dict:  # type: ignore[type-arg]
+    with (REPO / "pyproject.toml").open("rb") as file:
+        return tomllib.load(file)
+
+
+def optional(extra: str) -> tuple[str, ...]:
+    """An extra's requirements, for a lock that needs them without the project."""
+    return tuple(pyproject()["project"]["optional-dependencies"][extra])
+
+
+LINT_REQUIREMENTS = Requirements("lint", DEFAULT_PYTHON, extra=("ruff>=0.6",))
+# mkdocstrings reads the sources from src/ (mkdocs.yml), so the docs need no install.
+DOCS_REQUIREMENTS = Requirements("docs", DEFAULT_PYTHON, extra=optional("docs"))
+# The package check's tools (build[uv]: build's isolated environments made
+# with uv, seconds faster each, and the check builds three wheels), and what
+# its builds and its clean venv install:
+# the build requirements ([build-system]) and the runtime dependencies, both
+# taken from this lock as constraints.
+PACKAGE_REQUIREMENTS = Requirements(
+    "package", DEFAULT_PYTHON, project=True, extra=("build[uv]>=1.2", "twine>=5")
+)
+# scripts/demo's venv, on whichever Python runs it; scripts/test's nox and uv.
+DEMO_REQUIREMENTS = Requirements(
+    "demo", DEFAULT_PYTHON, project=True, extras=("demo",), universal=True
+)
+NOX_REQUIREMENTS = Requirements(
+    "nox", DEFAULT_PYTHON, extra=("nox>=2025.2.9", "uv>=0.5"), universal=True
+)
+
+
+def all_requirements() -> list[Requirements]:
+    legs = dict.fromkeys(leg.requirements for leg in MATRIX)
+    checks = [LINT_REQUIREMENTS, DOCS_REQUIREMENTS, PACKAGE_REQUIREMENTS]
+    return [*legs, *checks, DEMO_REQUIREMENTS, NOX_REQUIREMENTS]
+
+
+def lock_digest(requirements: Requirements) -> str:
+    """What a lock is made from: the project's declared requirements and the set's own."""
+    project = pyproject()
+    inputs = {
+        "format": LOCK_FORMAT,
+        "set": repr(requirements),
+        "requires-python": project["project"]["requires-python"],
+        "dependencies": project["project"]["dependencies"],
+        "optional": project["project"]["optional-dependencies"],
+        "build": project["build-system"]["requires"],
+    }
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+
+
+def stale_lock(requirements: Requirements) -> str | None:
+    """Why `requirements`' lock cannot be installed, or None if it is current."""
+    path = requirements.path
+    if not path.is_file():
+        return f"{path.relative_to(REPO)} does not exist"
+    first = path.read_text().splitlines()[:3]
+    if f"{LOCK_DIGEST}{lock_digest(requirements)}" not in first:
+        return f"{path.relative_to(REPO)} was made from other requirements than pyproject.toml's"
+    return None
+
+
+def compile_lock(uv: str, requirements: Requirements) -> None:
+    """Write requirements/<name>.txt with uv's resolver (`uv pip compile`)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        extra = Path(scratch) / "extra.in"
+        extra.write_text("".join(f"{line}\n" for line in requirements.extra))
+        sources = [str(extra)]
+        if requirements.project:
+            sources.append(str(REPO / "pyproject.toml"))
+            # The checkout is installed with --no-build-isolation from the lock,
+            # and the package check builds with it as constraints: so what
+            # [build-system] builds with is pinned too.
+            build = Path(scratch) / "build.in"
+            build.write_text("\n".join(pyproject()["build-system"]["requires"]) + "\n")
+            sources.append(str(build))
+        extras = [f"--extra={name}" for name in requirements.extras]
+        common = [uv, "pip", "compile", "--quiet", "--no-header", "--no-annotate"]
+        common += ["--python-version", requirements.python]
+        if requirements.universal:
+            common.append("--universal")
+        if requirements.lowest:
+            # First the declared minimums of the runtime dependencies (the
+            # direct ones of pyproject.toml, the runtime extras, the leg's Django
+            # pin), then the tools at their newest around those.
+            floor = Path(scratch) / "floor.txt"
+            runtime = [f"--extra={name}" for name in requirements.extras if name in RUNTIME_EXTRAS]
+            subprocess.run(
+                [*common, *runtime, "--resolution", "lowest-direct", "-o", str(floor), *sources],
+                check=True,
+            )  # fmt: skip
+            common += ["-c", str(floor)]
+        body = Path(scratch) / "lock.txt"
+        subprocess.run([*common, *extras, "-o", str(body), *sources], check=True)
+        LOCKS.mkdir(exist_ok=True)
+        requirements.path.write_text(
+            "# Made by `nox -s lock` from pyproject.toml (and noxfile.py's tool lists):\n"
+            "# do not edit; run it again and commit the result to update.\n"
+            f"{LOCK_DIGEST}{lock_digest(requirements)}\n" + body.read_text()
+        )
+
+
 # The wheel is the library only: these never belong in it (nor the Cython
 # sources: the generated C stays in build/cython, the .pxd in the sdist).
 WHEEL_FORBIDDEN = ("tests/", "examples/", "benchmarks/", "docs/", "scripts/")
@@ -205,7 +372,7 @@ except ImportError:  # scripts/test reads MATRIX and CHECKS before nox is instal
 
 if nox is not None:
     nox.options.sessions = [*CHECKS, *(leg.session for leg in MATRIX)]
-    # Reuse venvs; install_once decides whether they need installing again.
+    # Reuse venvs; install_locked decides whether they need installing again.
     nox.options.reuse_venv = "yes"
     # Only Pythons on the machine: standalone builds cannot be downloaded here.
     nox.options.download_python = "never"
@@ -213,25 +380,32 @@ if nox is not None:
     # uv's venvs have no pip unless seeded, and a few tests call `python -m pip`.
     VENV_PARAMS = ["--seed"] if BACKEND == "uv" else []
 
-    def install_once(session: nox.Session, *requirements: str) -> None:
-        """`session.install(*requirements)`, skipped while nothing it depends on changed."""
+    def install_locked(session: nox.Session, requirements: Requirements, checkout: bool) -> None:
+        """Install `requirements`' lock, then (`checkout`) this checkout, editable, without deps.
+
+        Skipped while nothing it depends on changed (the lock, the project's
+        build files, the interpreter). The checkout is built with
+        --no-build-isolation, from the setuptools and Cython the lock pinned.
+        """
+        problem = stale_lock(requirements)
+        if problem:
+            session.error(f"{problem}: run `nox -s lock`, then commit requirements/")
         assert session.virtualenv.location is not None
         stamp = Path(session.virtualenv.location) / STAMP_NAME
         digest = hashlib.sha256()
-        for part in (
-            INSTALL_RECIPE_VERSION,
-            BACKEND,
-            str(session.python),
-            sys.version,
-            *requirements,
-            (REPO / "pyproject.toml").read_text(),
-        ):
+        parts = [INSTALL_RECIPE_VERSION, BACKEND, str(session.python), sys.version]
+        parts.append(requirements.path.read_text())
+        if checkout:
+            parts += [(REPO / name).read_text() for name in ("pyproject.toml", "setup.py")]
+        for part in parts:
             digest.update(part.encode() + b"\0")
         wanted = digest.hexdigest()
         if stamp.is_file() and stamp.read_text() == wanted:
             session.log("requirements unchanged since the last install: reused")
             return
-        session.install(*requirements)
+        session.install("-r", str(requirements.path))
+        if checkout:
+            session.install("--no-deps", "--no-build-isolation", "-e", ".")
         stamp.write_text(wanted)
 
     def installing_only(session: nox.Session) -> bool:
@@ -300,7 +474,7 @@ if nox is not None:
         )
         def tests(session: nox.Session) -> None:
             # Editable, so source edits need no reinstall; Django pinned per leg.
-            install_once(session, "-e", ".[all,test]", leg.django_spec)
+            install_locked(session, leg.requirements, checkout=True)
             env = without("REDIS_URL", "DJANGO_ASYNC_REDIS_NO_EXTENSIONS", "TEST_EVENT_LOOP")
             env["TEST_SERVER"] = leg.server
             env["TEST_TOPOLOGIES"] = "1" if leg.topologies else "0"
@@ -324,20 +498,20 @@ if nox is not None:
     @nox.session(python=interpreter(DEFAULT_PYTHON), venv_backend=BACKEND, venv_params=VENV_PARAMS)
     def lint(session: nox.Session) -> None:
         """ruff: the linter and the formatter's check, on the library, the tests and the tooling."""
-        install_once(session, "ruff>=0.6")
+        install_locked(session, LINT_REQUIREMENTS, checkout=False)
         session.run("ruff", "check", *LINTED)
         session.run("ruff", "format", "--check", *LINTED)
 
     @nox.session(python=interpreter(DEFAULT_PYTHON), venv_backend=BACKEND, venv_params=VENV_PARAMS)
     def types(session: nox.Session) -> None:
         """mypy, strict as pyproject.toml configures it, with the project's dependencies."""
-        install_once(session, "-e", ".[all,test]", f"Django~={TYPES_DJANGO}.0")
+        install_locked(session, TYPES_LEG.requirements, checkout=True)
         session.run("mypy")
 
     @nox.session(python=interpreter(DEFAULT_PYTHON), venv_backend=BACKEND, venv_params=VENV_PARAMS)
     def docs(session: nox.Session) -> None:
         """The docs site, warnings as errors."""
-        install_once(session, ".[docs]")
+        install_locked(session, DOCS_REQUIREMENTS, checkout=False)
         session.run(
             "mkdocs", "build", "--strict", "--site-dir", ".cache/site",
             env={"NO_MKDOCS_2_WARNING": "1"},  # Material's banner about its future
@@ -389,13 +563,17 @@ if nox is not None:
         in one new venv and imported from outside the checkout, and must run
         the core they hold (aio.COMPILED).
         """
-        install_once(session, *PACKAGE_TOOLS)
+        install_locked(session, PACKAGE_REQUIREMENTS, checkout=False)
         if installing_only(session):
             return
         dist = REPO / ".cache" / "dist"
         shutil.rmtree(dist, ignore_errors=True)
         # The caller's switches must not decide what the release build makes.
         build_env = without("DJANGO_ASYNC_REDIS_NO_EXTENSIONS", "CC")
+        # The isolated build environments install [build-system]'s requirements
+        # with uv: pinned by the lock, as everything else here.
+        pinned = str(PACKAGE_REQUIREMENTS.path)
+        build_env["UV_CONSTRAINT"] = pinned
         build = ["python", "-m", "build", "--installer", "uv"]
         with build_lock():
             session.run(*build, "--outdir", str(dist), ".", env=build_env, include_outer_env=False)
@@ -439,7 +617,8 @@ if nox is not None:
         for index, (label, candidate) in enumerate([("release", wheel), *fallbacks.items()]):
             reinstall = ["--no-deps", "--force-reinstall"] if index else []
             session.run(
-                clean_python, "-m", "pip", "install", "-q", *reinstall, str(candidate),
+                clean_python, "-m", "pip", "install", "-q", "-c", pinned, *reinstall,
+                str(candidate),
                 external=True,
             )  # fmt: skip
             # From outside the checkout, so the import can only find the installed wheel.
@@ -472,3 +651,24 @@ if nox is not None:
         env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
         # Its own embedded server, whatever REDIS_URL the caller had.
         session.run(python, "scripts/demo", "--smoke", env=env, include_outer_env=False)
+
+    @nox.session(python=False)
+    def lock(session: nox.Session) -> None:
+        """Remake the lock files in requirements/: `nox -s lock [-- NAME ...]`, then commit them.
+
+        Run it on purpose: to take new releases of the tools and dependencies,
+        and after changing a requirement in pyproject.toml (until then the
+        sessions refuse the stale lock). NAME is a lock's file name without .txt.
+        """
+        uv = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
+        if uv is None:
+            session.error("no uv beside nox or on PATH (scripts/test installs both)")
+        wanted = set(session.posargs)
+        chosen = [r for r in all_requirements() if not wanted or r.name in wanted]
+        unknown = wanted - {r.name for r in chosen}
+        if unknown:
+            names = ", ".join(r.name for r in all_requirements())
+            session.error(f"no lock named {', '.join(sorted(unknown))}; the locks: {names}")
+        for requirements in chosen:
+            session.log(f"compiling {requirements.path.relative_to(REPO)}")
+            compile_lock(uv, requirements)

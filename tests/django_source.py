@@ -157,7 +157,7 @@ def _extract_tests(sdist: Path, tests: Path) -> None:
                 raise RuntimeError(f"{sdist.name} has no tests/ directory")
             if hasattr(tarfile, "data_filter"):
                 archive.extractall(staging, members=members, filter="data")
-            else:  # Python < 3.10.12 / 3.11.4: members are Django's own, from PyPI
+            else:  # Python 3.11 before 3.11.4: members are Django's own, from PyPI
                 archive.extractall(staging, members=members)
         extracted = staging / members[0].name.partition("/")[0] / "tests"
         if tests.exists():

@@ -84,13 +84,8 @@ async def session_counter(request: HttpRequest) -> HttpResponse:
     store: SessionBase = import_string(settings.SESSION_ENGINE + ".SessionStore")(
         request.COOKIES.get("sessionid")
     )
-    if hasattr(store, "aget"):  # Django 5.1+: the async session API
-        visits = await store.aget("visits", 0) + 1
-        await store.aset("visits", visits)
-    else:  # Django 4.2 has none: load through the engine's async storage method
-        store._session_cache = await store.aload()
-        visits = store.get("visits", 0) + 1
-        store["visits"] = visits
+    visits = await store.aget("visits", 0) + 1
+    await store.aset("visits", visits)
     await store.asave()
     response = HttpResponse(str(visits))
     response.set_cookie("sessionid", store.session_key)

@@ -86,7 +86,7 @@ PICKLE_ONLY: list[Any] = [
     (1, 2, 3),
     {1, 2},
     frozenset({"x"}),
-    datetime.datetime(2024, 5, 17, 12, 30, tzinfo=datetime.timezone.utc),
+    datetime.datetime(2024, 5, 17, 12, 30, tzinfo=datetime.UTC),
     decimal.Decimal("1.10"),
     uuid.UUID("12345678-1234-5678-1234-567812345678"),
     {(1, 2): "tuple key"},

@@ -8,8 +8,7 @@
 
 The classes come from ``sessions_tests.tests`` in the source distribution of
 the installed Django (see ``tests/django_source.py``), so the suite follows the
-Django version under test: Django 4.2 and 5.0 have no async session tests,
-5.1 and later do.
+Django version under test, its async session tests included.
 
 Django's ``SessionMiddlewareTests`` are not among them: one of them reads the
 database engine's table directly. ``tests/test_sessions.py`` drives the

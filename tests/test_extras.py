@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
@@ -41,7 +41,7 @@ def test_ttl_family(cache: RedisCache) -> None:
     assert cache.ttl("forever") is None
     assert cache.expire("missing", 5) is False
 
-    soon = datetime.now(timezone.utc) + timedelta(seconds=30)
+    soon = datetime.now(UTC) + timedelta(seconds=30)
     assert cache.expire_at("short", soon) is True
     assert 28 <= (cache.ttl("short") or 0) <= 30
     assert cache.pexpire_at("short", int((time.time() + 40) * 1000)) is True
@@ -61,7 +61,7 @@ def test_ttl_family_async(cache: RedisCache) -> None:
         assert 19_000 <= (await cache.apttl("forever") or 0) <= 20_000
         assert await cache.apersist("forever") is True
         assert await cache.attl("forever") is None
-        soon = datetime.now(timezone.utc) + timedelta(seconds=30)
+        soon = datetime.now(UTC) + timedelta(seconds=30)
         assert await cache.aexpire_at("short", soon) is True
         assert 28 <= (await cache.attl("short") or 0) <= 30
         assert await cache.apexpire_at("short", int((time.time() + 40) * 1000)) is True

@@ -30,6 +30,7 @@ from typing import Any
 from unittest import mock
 
 import cache.tests as django_cache_tests
+from asgiref.sync import iscoroutinefunction
 from django.conf import settings
 from django.core.signals import request_finished
 from django.db import close_old_connections
@@ -141,22 +142,18 @@ for _name in CACHE_TESTS_CASES:
     globals()[f"Sync{_name}"] = against_ours(getattr(django_cache_tests, _name), _sync_swaps)
 
 
-def _cache_page_decorator_case() -> type[SimpleTestCase] | None:
-    """Django 5.0+'s cache_page case; in 4.2 it sits among unrelated ones (left out).
+def _django_cache_page_case() -> type[SimpleTestCase]:
+    """Django's cache_page case, from its decorators tests.
 
     Returned, never kept in a module global: pytest would collect Django's own class.
     """
-    try:
-        case: type[SimpleTestCase] = importlib.import_module(
-            "decorators.test_cache"
-        ).CachePageDecoratorTest
-    except ImportError:
-        return None
+    case: type[SimpleTestCase] = importlib.import_module(
+        "decorators.test_cache"
+    ).CachePageDecoratorTest
     return case
 
 
-if _cache_page_decorator_case() is not None:
-    SyncCachePageDecoratorTest = against_ours(_cache_page_decorator_case(), _sync_swaps)
+SyncCachePageDecoratorTest = against_ours(_django_cache_page_case(), _sync_swaps)
 
 
 # async: stand-ins that drive our async paths -------------------------------------
@@ -178,7 +175,7 @@ class DrivenMiddleware:
     """Our middleware in async mode; its sync-looking calls run the async path to the end."""
 
     def __init__(self, target: Any, run: Runner) -> None:
-        assert asyncio.iscoroutinefunction(target.__acall__)
+        assert iscoroutinefunction(target.__acall__)
         self._target = target
         self._run = run
 
@@ -209,7 +206,7 @@ def _driven_cache_page(run: Runner) -> Callable[..., Any]:
     def cache_page(*args: Any, **kwargs: Any) -> Callable[[Any], Any]:
         def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
             cached = decorators.cache_page(*args, **kwargs)(_as_async(view))
-            assert asyncio.iscoroutinefunction(cached)
+            assert iscoroutinefunction(cached)
 
             @functools.wraps(view)
             def call(request: Any, *a: Any, **kw: Any) -> Any:
@@ -275,8 +272,7 @@ def _forbid_sync_io(test: SimpleTestCase) -> None:
 for _name in CACHE_TESTS_CASES:
     globals()[f"Async{_name}"] = against_ours(getattr(django_cache_tests, _name), _async_swaps)
 
-if _cache_page_decorator_case() is not None:
-    AsyncCachePageDecoratorTest = against_ours(_cache_page_decorator_case(), _async_swaps)
+AsyncCachePageDecoratorTest = against_ours(_django_cache_page_case(), _async_swaps)
 
 
 def test_async_paths_were_taken() -> None:

@@ -17,12 +17,10 @@ from collections.abc import Coroutine, Iterator
 from datetime import timedelta
 from typing import Any
 
-import django
 import pytest
 import redis
-from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.contrib.auth import SESSION_KEY, get_user, login, logout
+from django.contrib.auth import SESSION_KEY, login, logout
 from django.contrib.auth.models import User
 from django.contrib.sessions.backends.base import CreateError, UpdateError
 from django.contrib.sessions.serializers import JSONSerializer
@@ -832,10 +830,7 @@ def whoami(request: HttpRequest) -> HttpResponse:
 
 
 async def awhoami(request: HttpRequest) -> HttpResponse:
-    if hasattr(request, "auser"):  # Django >= 5.0
-        user = await request.auser()
-    else:  # Django 4.2 has no async user lookup
-        user = await sync_to_async(get_user)(request)
+    user = await request.auser()
     return HttpResponse(user.get_username() or "anonymous")
 
 
@@ -963,10 +958,6 @@ def test_async_view_uses_the_async_api(
     client.get("/login/alice/")
     round_trips.clear()
     assert client.get("/awhoami/").content == b"alice"
-    if django.VERSION >= (5, 1):
-        # request.auser() reaches aload(): the session GET went through the
-        # async client, on the event loop.
-        assert ("async", [(b"GET", redis_key(cookie(client)))]) in round_trips.log
-    else:
-        # Django < 5.1 has no async session API; auser() loads synchronously.
-        assert ("sync", [(b"GET", redis_key(cookie(client)))]) in round_trips.log
+    # request.auser() reaches aload(): the session GET went through the
+    # async client, on the event loop.
+    assert ("async", [(b"GET", redis_key(cookie(client)))]) in round_trips.log

@@ -78,6 +78,11 @@ _MADE_KEYS_LIMIT = 10_000
 class RedisCache(KeySpaceMixin, SetsMixin, HashesMixin, SortedSetsMixin, ListsMixin, BaseCache):
     """Redis (or Valkey) cache with a native sync and a native async API."""
 
+    # set/aset, delete_many/adelete_many and clear/aclear answer what
+    # django-redis's answer (a bool, a count) where django-stubs declares None:
+    # their `type: ignore[override,unused-ignore]` stays quiet if a stubs
+    # release ever declares what we return.
+
     def __init__(self, server: Any, params: dict[str, Any]) -> None:
         super().__init__(params)
         self._config = parse_config(server, params)
@@ -293,7 +298,7 @@ class RedisCache(KeySpaceMixin, SetsMixin, HashesMixin, SortedSetsMixin, ListsMi
 
     # set/aset/clear/aclear answer a bool (django-redis's convention, which the
     # code of users switching over relies on) where Django's stubs say None.
-    def set(  # type: ignore[override]
+    def set(  # type: ignore[override,unused-ignore]
         self,
         key: Any,
         value: Any,
@@ -353,12 +358,12 @@ class RedisCache(KeySpaceMixin, SetsMixin, HashesMixin, SortedSetsMixin, ListsMi
         step = self._set_many(data, timeout, version)
         return self._run(step, list(data)) if step else []
 
-    def delete_many(self, keys: Iterable[Any], version: int | None = None) -> int | None:  # type: ignore[override]
+    def delete_many(self, keys: Iterable[Any], version: int | None = None) -> int | None:  # type: ignore[override,unused-ignore]
         """Delete ``keys``; how many existed (as django-redis); None for no keys (as Django)."""
         step = self._delete_many(keys, version)
         return self._run(step) if step else None
 
-    def clear(self) -> bool:  # type: ignore[override]
+    def clear(self) -> bool:  # type: ignore[override,unused-ignore]
         """Empty the whole Redis database (FLUSHDB), not only this cache's keys."""
         return bool(self._run(ops.clear(), False))
 
@@ -383,7 +388,7 @@ class RedisCache(KeySpaceMixin, SetsMixin, HashesMixin, SortedSetsMixin, ListsMi
     async def aget(self, key: Any, default: Any = None, version: int | None = None) -> Any:
         return await self._arun(self._get(key, default, version), default)
 
-    async def aset(  # type: ignore[override]
+    async def aset(  # type: ignore[override,unused-ignore]
         self,
         key: Any,
         value: Any,
@@ -442,11 +447,11 @@ class RedisCache(KeySpaceMixin, SetsMixin, HashesMixin, SortedSetsMixin, ListsMi
         step = self._set_many(data, timeout, version)
         return await self._arun(step, list(data)) if step else []
 
-    async def adelete_many(self, keys: Iterable[Any], version: int | None = None) -> int | None:  # type: ignore[override]
+    async def adelete_many(self, keys: Iterable[Any], version: int | None = None) -> int | None:  # type: ignore[override,unused-ignore]
         step = self._delete_many(keys, version)
         return await self._arun(step) if step else None
 
-    async def aclear(self) -> bool:  # type: ignore[override]
+    async def aclear(self) -> bool:  # type: ignore[override,unused-ignore]
         """Empty the whole Redis database (FLUSHDB), not only this cache's keys."""
         return bool(await self._arun(ops.clear(), False))
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY as AUTH_USER_ID_KEY
@@ -155,6 +155,13 @@ class SessionStore(SessionBase):
         # with an empty session: saving that empty view would overwrite the real
         # session once Redis is back.
         self._load_failed = False
+
+    if TYPE_CHECKING:
+        # SessionBase's own loaders (the session dict, loaded unless no_load),
+        # which some django-stubs releases declare and others do not: declared
+        # here, it type-checks the same against either.
+        def _get_session(self, no_load: bool = False) -> dict[str, Any]: ...
+        async def _aget_session(self, no_load: bool = False) -> dict[str, Any]: ...
 
     # -- keys --------------------------------------------------------------
 
@@ -356,14 +363,13 @@ class SessionStore(SessionBase):
         return bool(self._execute(exists_step(self.redis_key(session_key)), "exists", bool))
 
     def create(self) -> None:
-        # _get_session and _session are SessionBase's own helpers, absent from django-stubs.
-        data = self._get_session(no_load=True)  # type: ignore[attr-defined]
+        data = self._get_session(no_load=True)
         self._execute(self._create_step(data), "create", lambda: None)
 
     def save(self, must_create: bool = False) -> None:
         if self.session_key is None:
             return self.create()
-        data = self._get_session(no_load=must_create)  # type: ignore[attr-defined]
+        data = self._get_session(no_load=must_create)
         if self._skip_save(data):
             return None
         self._execute(self._save_step(data, must_create), "save", lambda: None)
@@ -378,7 +384,7 @@ class SessionStore(SessionBase):
         self._forget_deleted(session_key)
 
     def cycle_key(self) -> None:
-        data = self._session  # type: ignore[attr-defined]
+        data = self._get_session()
         self._execute(self._cycle_step(data), "cycle_key", lambda: None)
         self._session_cache = data
 
@@ -386,18 +392,7 @@ class SessionStore(SessionBase):
     def clear_expired(cls) -> None:
         """Nothing to do: Redis expires sessions itself."""
 
-    # -- async API (Django >= 5.1 calls these; they work on any version) -----
-
-    async def _aloaded(self, no_load: bool = False) -> dict[str, Any]:
-        # SessionBase._aget_session only exists from Django 5.1 on; this is the
-        # same lazy load, so the async storage methods also run on 4.2 and 5.0.
-        self.accessed = True
-        try:
-            cached: dict[str, Any] = self._session_cache
-        except AttributeError:
-            no_data = self.session_key is None or no_load
-            self._session_cache = cached = {} if no_data else await self.aload()
-        return cached
+    # -- async API (Django calls these from its async session methods) -----
 
     async def aload(self) -> dict[str, Any]:
         if self.session_key is None:
@@ -413,13 +408,13 @@ class SessionStore(SessionBase):
         return bool(await self._aexecute(exists_step(self.redis_key(session_key)), "exists", bool))
 
     async def acreate(self) -> None:
-        data = await self._aloaded(no_load=True)
+        data = await self._aget_session(no_load=True)
         await self._aexecute(self._create_step(data), "create", lambda: None)
 
     async def asave(self, must_create: bool = False) -> None:
         if self.session_key is None:
             return await self.acreate()
-        data = await self._aloaded(no_load=must_create)
+        data = await self._aget_session(no_load=must_create)
         if self._skip_save(data):
             return None
         await self._aexecute(self._save_step(data, must_create), "save", lambda: None)
@@ -434,7 +429,7 @@ class SessionStore(SessionBase):
         self._forget_deleted(session_key)
 
     async def acycle_key(self) -> None:
-        data = await self._aloaded()
+        data = await self._aget_session()
         await self._aexecute(self._cycle_step(data), "cycle_key", lambda: None)
         self._session_cache = data
 

@@ -149,7 +149,7 @@ class ClusterClient(RoutedClient):
 
         def build() -> redis.cluster.RedisCluster:
             # redis-py leaves ClusterNode.__init__ unannotated.
-            nodes = [redis.cluster.ClusterNode(node.host, node.port) for node in seeds]  # type: ignore[no-untyped-call]
+            nodes = [redis.cluster.ClusterNode(node.host, node.port) for node in seeds]
             return redis.cluster.RedisCluster(startup_nodes=nodes, **_cluster_kwargs(seeds[0]))
 
         return shared_raw_client(("redis.cluster", seeds), build)

@@ -288,10 +288,10 @@ class SentinelClient(DefaultClient):
         def build() -> redis.Redis:
             addresses, own, data = self._sentinel_args()
             # redis-py leaves the sync Sentinel, master_for and slave_for unannotated.
-            sentinel = redis.sentinel.Sentinel(addresses, sentinel_kwargs=own, **data)  # type: ignore[no-untyped-call]
+            sentinel = redis.sentinel.Sentinel(addresses, sentinel_kwargs=own, **data)
             service = self._service
             client: redis.Redis = (
-                sentinel.master_for(service) if write else sentinel.slave_for(service)  # type: ignore[no-untyped-call]
+                sentinel.master_for(service) if write else sentinel.slave_for(service)
             )
             return client
 
@@ -307,7 +307,7 @@ class SentinelClient(DefaultClient):
         if client is None:
             addresses, own, data = self._sentinel_args()
             # redis-py leaves the asyncio Sentinel's __init__ unannotated too.
-            sentinel = redis.asyncio.sentinel.Sentinel(addresses, sentinel_kwargs=own, **data)  # type: ignore[no-untyped-call]
+            sentinel = redis.asyncio.sentinel.Sentinel(addresses, sentinel_kwargs=own, **data)
             made = (
                 sentinel.master_for(self._service) if write else sentinel.slave_for(self._service)
             )

@@ -71,7 +71,7 @@ async def open_connection(node: Node, loop: asyncio.AbstractEventLoop) -> Multip
                 server_hostname=node.host if ssl_context else None,
             )
         await asyncio.wait_for(connect, node.connect_timeout)
-    except (OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, OSError) as exc:
         failed = as_redis_error(exc, f"connecting to {node.address}", connecting=True)
         breaker_for(node).failure(failed)
         raise failed from exc

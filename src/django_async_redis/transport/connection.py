@@ -374,8 +374,9 @@ class MultiplexedConnection:
                 self._breaker.failure(self._lost)
         self._fail_pending(self._lost)
         if self._transport is not None:
-            # Python 3.10's SSL transport does not count itself closed when the
-            # server drops the connection: close it, or it warns when collected.
+            # Closing twice is harmless, and an SSL transport has been seen not
+            # to count itself closed when the server dropped the connection
+            # (then it warns when collected): close it here.
             self._transport.close()
         self._transport = None
         if not self.closed.done():
@@ -503,7 +504,7 @@ class MultiplexedConnection:
         if not self.closed.done():
             try:
                 await asyncio.wait_for(asyncio.shield(self.closed), 1.0)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 if self._transport is not None:
                     self._transport.abort()
 

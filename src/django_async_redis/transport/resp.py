@@ -6,7 +6,6 @@ replies become exceptions is decided once.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -113,10 +112,9 @@ def new_reader() -> hiredis.Reader:
     return hiredis.Reader(replyError=ReplyError)
 
 
-# asyncio.TimeoutError is the builtin TimeoutError from 3.11 on, a class of its own on 3.10.
 # BlockingIOError is what a blocking socket raises when its kernel timeout
 # (SO_RCVTIMEO/SO_SNDTIMEO, see transport/sync.py) runs out.
-_TIMEOUTS = (TimeoutError, asyncio.TimeoutError, BlockingIOError)
+_TIMEOUTS = (TimeoutError, BlockingIOError)
 
 
 class Unreachable(Exception):
