@@ -51,11 +51,11 @@ def _use_the_event_loop_asked_for() -> None:
     """``TEST_EVENT_LOOP=uvloop``: every loop the tests make is uvloop's.
 
     ``asyncio.run``, ``asyncio.Runner``, ``asyncio.new_event_loop`` and asgiref's
-    ``async_to_sync`` (an ``asyncio.run`` in a thread of its own) all get their
-    loop from the event loop policy, process-wide and for every thread, on the
-    Pythons of the matrix (<= 3.13; 3.14 deprecates policies, and a uvloop leg
-    there would need each of those call sites given uvloop's loop factory).
-    tests/test_core_mode.py checks that it took.
+    ``async_to_sync`` (an ``asyncio.run`` in a thread of its own) all make their
+    loop by calling ``asyncio.events.new_event_loop`` at the time they need one,
+    in every thread. Pointing it (and its ``asyncio.new_event_loop`` alias) at
+    uvloop's does what the event loop policy did, without the policy API, which
+    Python 3.14 deprecates. tests/test_core_mode.py checks that it took.
     """
     wanted = os.environ.get("TEST_EVENT_LOOP", "asyncio")
     if wanted not in EVENT_LOOPS:
@@ -63,7 +63,7 @@ def _use_the_event_loop_asked_for() -> None:
     if wanted == "uvloop":
         import uvloop
 
-        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+        asyncio.events.new_event_loop = asyncio.new_event_loop = uvloop.new_event_loop
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -113,7 +113,13 @@ def test_ignored_errors_are_logged(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.ERROR, logger="django_async_redis"):
         assert cache.get("k") is None
         assert asyncio.run(cache.aget("k")) is None
-    assert len([r for r in caplog.records if "Ignored cache error" in r.getMessage()]) == 2
+    # As django-redis logs them: ERROR, "Exception ignored", the error itself in exc_info.
+    ignored = [r for r in caplog.records if r.getMessage() == "Exception ignored"]
+    assert [r.levelno for r in ignored] == [logging.ERROR] * 2
+    assert all(
+        r.exc_info and isinstance(r.exc_info[1], redis_errors.ConnectionError) for r in ignored
+    )
+    assert all("Traceback" in caplog.handler.format(r) for r in ignored)
 
     quiet = build(dead_url(), IGNORE_EXCEPTIONS=True)
     caplog.clear()

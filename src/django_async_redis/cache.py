@@ -178,7 +178,9 @@ class RedisCache(KeySpaceMixin, SetsMixin, HashesMixin, SortedSetsMixin, ListsMi
         if not self._ignore_exceptions:
             raise error
         if self._log_ignored:
-            self._logger.exception("Ignored cache error: %s", error, exc_info=error)
+            # django-redis's exact record (level ERROR, this message, the error
+            # in exc_info): log filters and alerts written for it keep matching.
+            self._logger.exception("Exception ignored", exc_info=error)
         return fallback
 
     def _undecodable(self, error: DecodeError, step: ops.Operation[Any], fallback: Any) -> Any:

@@ -29,7 +29,7 @@ from redis import exceptions as redis_errors
 
 from ..nodes import Node
 from .breaker import breaker_for
-from .resp import FEED_SLICE, new_reader, resp2_shape
+from .resp import FEED_SLICE, ReplyError, new_reader, resp2_shape
 
 # Bound on commands awaiting replies per connection: past it, callers wait for
 # room instead of queueing without limit (backpressure).
@@ -329,7 +329,12 @@ class MultiplexedConnection:
                     if self._resp3:
                         reply = resp2_shape(reply)
                     if not pending:
-                        self._protocol_error("a reply nobody asked for")
+                        if isinstance(reply, ReplyError):
+                            # A server refusing the connection (maxclients) says
+                            # why before any request: pass its words on.
+                            self._refused(reply)
+                        else:
+                            self._protocol_error("a reply nobody asked for")
                         break
                     head: ReplyFuture = pending[0]
                     head.replies.append(reply)
@@ -357,6 +362,9 @@ class MultiplexedConnection:
                 _wake_all(self._loop, finished)
             finally:
                 self._flush()
+
+    def _refused(self, reply: ReplyError) -> None:
+        self.abort(redis_errors.ConnectionError(f"{reply} ({self.node.address})"))
 
     def _protocol_error(self, reason: object) -> None:
         message = f"Protocol error from {self.node.address}: {reason}"
