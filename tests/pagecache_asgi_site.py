@@ -4,12 +4,15 @@ tests/test_pagecache_asgi.py serves with real ASGI servers (uvicorn, hypercorn).
 Pages: a page cached with our ``cache_page`` (an async view), the same view
 uncached (the baseline), a template with a ``{% cache %}`` fragment, and a
 session counter written through the session engine's async API. ``/counters/``
-reports what the process did: renders, ``sync_to_async`` calls and threads.
+reports what the process did: renders, ``sync_to_async`` calls and threads
+started, all of them and those started by this project's code (a call with a
+frame of the ``django_async_redis`` package on its stack).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from typing import Any
 
@@ -39,18 +42,53 @@ SESSION_ENGINE = "django_async_redis.sessions"
 TEMPLATES = [{"BACKEND": "django.template.backends.django.DjangoTemplates"}]
 
 # What the process did, for /counters/ (counted from the moment this module loads).
-counts = {"renders": 0, "fragments": 0, "sync_to_async": 0, "threads_started": 0}
+counts = {
+    "renders": 0,
+    "fragments": 0,
+    "sync_to_async": 0,
+    "threads_started": 0,
+    "ours_sync_to_async": 0,
+    "ours_threads_started": 0,
+}
 _original_sync_to_async_call = asgiref.sync.SyncToAsync.__call__
 _original_thread_start = threading.Thread.start
 
 
+def _package_dir() -> str:
+    import django_async_redis
+
+    return os.path.dirname(django_async_redis.__file__) + os.sep
+
+
+_OURS = _package_dir()
+
+
+def _called_from_ours() -> bool:
+    """Whether a frame of this project's package is on the caller's stack.
+
+    A coroutine's frames are on the stack while it runs, so a thread or a
+    sync_to_async started from within our cache_page, cache or session code is
+    ours, and one Django's handler starts around a view is not.
+    """
+    frame = sys._getframe(2)
+    while frame is not None:
+        if frame.f_code.co_filename.startswith(_OURS):
+            return True
+        frame = frame.f_back
+    return False
+
+
 def _counted_sync_to_async(self: Any, *args: Any, **kwargs: Any) -> Any:
     counts["sync_to_async"] += 1
+    if _called_from_ours():
+        counts["ours_sync_to_async"] += 1
     return _original_sync_to_async_call(self, *args, **kwargs)
 
 
 def _counted_start(self: threading.Thread) -> None:
     counts["threads_started"] += 1
+    if _called_from_ours():
+        counts["ours_threads_started"] += 1
     _original_thread_start(self)
 
 

@@ -11,11 +11,12 @@ resumed printed.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -254,9 +255,16 @@ def test_slot_migration_under_load_follows_moved_and_ask(cluster: topologies.Clu
     for thread in threads:
         thread.start()
     try:
-        time.sleep(0.3)
-        _migrate_slot(cluster, slot, source, target)
-        time.sleep(0.5)
+        # Conditions, not sleeps: the load is under way before the move, meets
+        # an ASK while the slot is half moved, and goes on after it.
+        _wait_until(lambda: counts["async"] > 100 and counts["sync"] > 10, "load under way")
+        asked = lambda: _calls(target, "asking") > 0  # noqa: E731
+        _migrate_slot(cluster, slot, source, target, halfway=lambda: _wait_until(asked, "ASK"))
+        moved = dict(counts)
+        _wait_until(
+            lambda: counts["async"] > moved["async"] + 100 and counts["sync"] > moved["sync"] + 10,
+            "load after the move",
+        )
     finally:
         done.set()
         for thread in threads:
@@ -270,10 +278,25 @@ def test_slot_migration_under_load_follows_moved_and_ask(cluster: topologies.Clu
     cache.clear()
 
 
+def _wait_until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 60  # against a hang only
+    while not condition():
+        assert time.monotonic() < deadline, f"never: {what}"
+        time.sleep(0.01)
+
+
 def _migrate_slot(
-    cluster: topologies.Cluster, slot: int, source: servers.Server, target: servers.Server
+    cluster: topologies.Cluster,
+    slot: int,
+    source: servers.Server,
+    target: servers.Server,
+    halfway: Callable[[], None] | None = None,
 ) -> None:
-    """Move ``slot`` the way redis-cli --cluster reshard does, key batch by key batch."""
+    """Move ``slot`` the way redis-cli --cluster reshard does, key batch by key batch.
+
+    ``halfway`` runs once the first batch has moved, while the slot is still
+    migrating (requests for moved keys are answered with ASK).
+    """
     source_id, target_id = cluster.node_id(source), cluster.node_id(target)
     with target.client() as raw:
         raw.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", source_id)
@@ -281,7 +304,9 @@ def _migrate_slot(
         raw.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", target_id)
         while keys := raw.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 5):
             raw.execute_command("MIGRATE", target.host, target.port, "", 0, 5000, "KEYS", *keys)
-            time.sleep(0.05)  # let the load meet ASK redirections for a while
+            if halfway is not None:
+                halfway()
+                halfway = None
     for server in cluster.primaries:
         with server.client() as raw:
             raw.execute_command("CLUSTER", "SETSLOT", slot, "NODE", target_id)
@@ -382,11 +407,21 @@ def _slot(cache: RedisCache, name: str) -> int:
     return key_slot(cache.make_key(name).encode())
 
 
-def test_a_dead_shard_fails_fast_and_the_others_keep_serving() -> None:
-    """A shard with no node left: its keys answer the default at once, others as usual."""
+def test_a_dead_shard_fails_fast_and_the_others_keep_serving(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A shard with no node left: its keys answer the default at once, others as usual.
+
+    "At once" is counted, not timed: of the errors IGNORE_EXCEPTIONS logs, all
+    after the first call's are CircuitOpen (refused unsent). The cooldown
+    outlasts the run, so the breaker cannot half-open mid-count.
+    """
     cluster = topologies.start_cluster()
     try:
-        cache = cluster_cache(cluster, SOCKET_TIMEOUT=0.5, IGNORE_EXCEPTIONS=True)
+        cache = cluster_cache(
+            cluster, SOCKET_TIMEOUT=0.5, IGNORE_EXCEPTIONS=True, LOG_IGNORED_EXCEPTIONS=True,
+            BREAKER_COOLDOWN=3600,
+        )  # fmt: skip
         victim = cluster.primaries[0]
         names = [f"d{n}" for n in range(300)]
         cache.set_many({name: name for name in names})
@@ -399,12 +434,20 @@ def test_a_dead_shard_fails_fast_and_the_others_keep_serving() -> None:
             server.process.wait(10)
             server.process = None
         started = time.monotonic()
-        answers = [cache.get(name, "default") for name in dead[:30]]
-        answers += asyncio.run(_gather_gets_default(cache, dead[:30]))
+        with caplog.at_level(logging.ERROR, logger="django_async_redis"):
+            answers = [cache.get(name, "default") for name in dead[:30]]
+            answers += asyncio.run(_gather_gets_default(cache, dead[:30]))
         seconds = time.monotonic() - started
         print(f"\ncluster, a dead shard: 60 calls to its keys answered in {seconds:.2f} s")
         assert answers == ["default"] * 60
-        assert seconds < 10  # each call would wait out its retries (0.75 s) without the breaker
+        errors = [
+            type(record.exc_info[1]).__name__
+            for record in caplog.records
+            if record.getMessage() == "Exception ignored" and record.exc_info
+        ]
+        # The first call's own attempts (its retries) open the breaker; the
+        # 59 after it, sync and async, were refused without being sent.
+        assert len(errors) == 60 and errors[1:] == ["CircuitOpen"] * 59, errors
         assert cache.get_many(alive) == {name: name for name in alive}
         assert asyncio.run(cache.aget_many(alive[:50])) == {name: name for name in alive[:50]}
     finally:

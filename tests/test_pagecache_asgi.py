@@ -5,8 +5,9 @@ process of its own on the test server's database (a key prefix per run), and
 driven with concurrent HTTP/1.1 requests. Each run checks what users see (one
 render of a cached page, however many ask; one render of a cached fragment;
 every session counter exact) and what the process did: the cached page costs
-no ``sync_to_async`` call beyond Django's own per-request baseline, and the
-number of live threads stays flat.
+no ``sync_to_async`` call beyond Django's own per-request baseline, and this
+project's code (cache_page, the cache, the session engine) starts no thread and
+calls no ``sync_to_async``, counted call by call in the server's process.
 """
 
 from __future__ import annotations
@@ -190,21 +191,14 @@ def test_pages_fragments_and_sessions_under_load(site: Site) -> None:
     assert per_cached == per_plain, (per_cached, per_plain)
     # Threads: Django's handler runs those signals in executors of the request's
     # own (asgiref's ThreadSensitiveContext), so it starts threads for every
-    # request whatever the view (two each here); the cached page adds none.
-    threads_plain = (after_plain["threads_started"] - after_cached["threads_started"]) / 100
-    threads_cached = (after_cached["threads_started"] - after_first["threads_started"]) / 300
-    assert threads_cached <= threads_plain + 0.01, (threads_cached, threads_plain)
+    # request whatever the view; how many, and how many are alive at a given
+    # moment, is scheduling (printed, not judged). What is ours is counted
+    # exactly: over all 1,050 requests (cached and uncached pages, fragments,
+    # sessions), this project's code started no thread and no sync_to_async.
+    assert (final["ours_threads_started"], final["ours_sync_to_async"]) == (0, 0), final
+    threads = final["threads_started"] - before["threads_started"]
     print(
-        f"\nper request: sync_to_async calls {per_plain} plain / {per_cached} cached, "
-        f"threads started {threads_plain:.2f} plain / {threads_cached:.2f} cached (Django's "
-        f"handler); threads alive {before['threads_alive']} before and "
-        f"{final['threads_alive']} after 1,050 requests"
+        f"\nper request: sync_to_async calls {per_plain} plain / {per_cached} cached; "
+        f"threads started by Django's handler over the run: {threads}, by ours: 0; "
+        f"threads alive {before['threads_alive']} before and {final['threads_alive']} after"
     )
-    # Threads do not pile up with the requests. The handler's executor threads of
-    # the last requests may still be winding down: give them a moment, a leak stays.
-    alive = final["threads_alive"]
-    deadline = time.monotonic() + 10
-    while alive > before["threads_alive"] + 2 and time.monotonic() < deadline:
-        time.sleep(0.2)
-        alive = asyncio.run(site.counters())["threads_alive"]
-    assert alive <= before["threads_alive"] + 2, (alive, before["threads_alive"])
