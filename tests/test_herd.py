@@ -76,6 +76,37 @@ def test_timeouts_without_a_window(raw: redis.Redis) -> None:
     assert 79_000 <= raw.pttl(KEY) <= 80_000
 
 
+def test_touch_and_expire_move_the_refresh_point(raw: redis.Redis) -> None:
+    """django-redis's test_touch_positive_timeout on the herd, and its siblings.
+
+    With django-redis's test window (CACHE_HERD_TIMEOUT = 2), a value touched
+    to 2 s is a miss for its first reader 3 s later: a second past its new
+    timeout, (1 + 1) / 2 of the readers refresh, i.e. all of them. The sleep
+    only has to be at least 3 s, so the verdict does not depend on speed.
+    """
+    from django.test import override_settings
+
+    with override_settings(CACHE_HERD_TIMEOUT=2):
+        herd = make_cache(CLIENT_CLASS=HERD)
+    for name in ("touched", "expired", "pexpired", "expired-at", "persisted"):
+        herd.set(name, 222, timeout=10)
+    assert herd.touch("touched", 2) is True
+    assert herd.expire("expired", 2) is True
+    assert herd.pexpire("pexpired", 2000) is True
+    assert herd.expire_at("expired-at", int(time.time()) + 2) is True
+    assert herd.touch("persisted", 2) and herd.persist("persisted") is True
+    # Stored for the new timeout plus the window.
+    assert 3_000 < raw.pttl("structures:1:touched") <= 4_000
+    assert 3_000 < raw.pttl("structures:1:pexpired") <= 4_000
+    assert herd.get("touched") == 222  # before the new timeout: the value
+    time.sleep(3)
+    assert [herd.get(name) for name in ("touched", "expired", "pexpired")] == [None] * 3
+    assert asyncio.run(herd.aget("touched")) is None
+    assert herd.get("expired-at") is None
+    assert herd.get("persisted") == 222  # no expiry left: nothing to refresh
+    assert herd.expire("persisted", 0) is True and raw.exists("structures:1:persisted") == 0
+
+
 def test_refresh_chance_grows_across_the_window(raw: redis.Redis) -> None:
     herd = make_cache(HERD=True, HERD_TIMEOUT=100)  # the option works on any client
     herd.set("k", "value", timeout=1000)

@@ -486,12 +486,12 @@ class RedisCache(KeySpaceMixin, SetsMixin, HashesMixin, SortedSetsMixin, ListsMi
 
     def _expire(self, key: Any, amount: Any, version: int | None, ms: bool) -> ops.Step[bool]:
         if amount is DEFAULT_TIMEOUT:  # the cache's TIMEOUT, as django-redis; None: forever
-            return ops.touch(self._key(key, version), self._expiry_ms(amount))
+            return self._values.touch(self._key(key, version), self._expiry_ms(amount))
         if isinstance(amount, timedelta):
             amount = amount.total_seconds() * (1000 if ms else 1)
         if isinstance(amount, bool) or not isinstance(amount, (int, float)):
             raise TypeError(f"expiry must be a number or a timedelta, not {amount!r}")
-        return ops.expire(self._key(key, version), int(amount), milliseconds=ms)
+        return self._values.expire(self._key(key, version), int(amount), milliseconds=ms)
 
     def expire(self, key: Any, timeout: int | timedelta, version: int | None = None) -> bool:
         """Set the key to expire in ``timeout`` seconds; False if it does not exist."""
@@ -514,7 +514,7 @@ class RedisCache(KeySpaceMixin, SetsMixin, HashesMixin, SortedSetsMixin, ListsMi
             when = when.timestamp() * (1000 if ms else 1)
         if isinstance(when, bool) or not isinstance(when, (int, float)):
             raise TypeError(f"when must be a datetime or a Unix timestamp, not {when!r}")
-        return ops.expire_at(self._key(key, version), int(when), milliseconds=ms)
+        return self._values.expire_at(self._key(key, version), int(when), milliseconds=ms)
 
     def expire_at(self, key: Any, when: datetime | int, version: int | None = None) -> bool:
         """Expire the key at ``when`` (a datetime or Unix seconds)."""

@@ -79,6 +79,10 @@ class ValueOps(Protocol):
 
     def touch(self, key: bytes, expiry_ms: Expiry) -> Step[bool]: ...
 
+    def expire(self, key: bytes, amount: int, milliseconds: bool = ...) -> Step[bool]: ...
+
+    def expire_at(self, key: bytes, when: int, milliseconds: bool = ...) -> Step[bool]: ...
+
     def incr(self, key: bytes, delta: int, key_name: str, check_key: bool = ...) -> Step[int]: ...
 
     def get_or_set(
@@ -157,6 +161,21 @@ class HerdOps:
 
     def touch(self, key: bytes, expiry_ms: Expiry) -> Step[bool]:
         return ops.touch(key, self._extend(expiry_ms))
+
+    def expire(self, key: bytes, amount: int, milliseconds: bool = False) -> Step[bool]:
+        # The new timeout is the value's, as touch's: the window comes after
+        # it. Zero or less still deletes the key.
+        if not self.window_ms or amount <= 0:
+            return ops.expire(key, amount, milliseconds)
+        amount_ms = amount if milliseconds else amount * 1000
+        return ops.expire(key, amount_ms + self.window_ms, milliseconds=True)
+
+    def expire_at(self, key: bytes, when: int, milliseconds: bool = False) -> Step[bool]:
+        # The value's own deadline; the key lives on for the window after it.
+        if not self.window_ms:
+            return ops.expire_at(key, when, milliseconds)
+        when_ms = when if milliseconds else when * 1000
+        return ops.expire_at(key, when_ms + self.window_ms, milliseconds=True)
 
     def incr(self, key: bytes, delta: int, key_name: str, check_key: bool = True) -> Step[int]:
         if self.window_ms:

@@ -2,8 +2,12 @@
 
 Herd: a value is stored for its timeout plus a window (HERD_TIMEOUT), and a
 read inside that window, its last HERD_TIMEOUT seconds of life, is told "miss"
-with a chance that grows from 0 to 1 across the window; everyone else still
-gets the value. The window is read from the key's own TTL (PTTL beside the
+with a chance of (seconds past the timeout + 1) / HERD_TIMEOUT, as
+django-redis's HerdClient decides: 1 in HERD_TIMEOUT right at the timeout,
+certain in the window's last second; everyone else still gets the value. So a
+key whose timeout `touch` or `expire` moved is refreshed from its new timeout
+on, and with django-redis's test window (2 s) a read a second past it is a
+miss. The window is read from the key's own TTL (PTTL beside the
 GET), so the stored bytes are exactly the plain codec's: every serializer
 works, and switching the herd on or off needs no flush.
 
@@ -38,7 +42,9 @@ def refresh_now(remaining_ms: int | None, window_ms: int) -> bool:
     if not window_ms or remaining_ms is None or remaining_ms < 0:
         return False  # no herd, no key, or no expiry (-1/-2)
     late_by = window_ms - remaining_ms  # how far past the value's own timeout
-    return late_by > 0 and random.random() * window_ms < late_by
+    # django-redis draws whole seconds 1..HERD_TIMEOUT and refreshes when the
+    # draw plus the seconds late reach HERD_TIMEOUT: chance (late + 1 s) / window.
+    return late_by > 0 and random.random() * window_ms < late_by + 1000
 
 
 def get(key: bytes, default: Any, decode: Decode, window_ms: int) -> Step[Any]:
