@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
 from django_async_redis.cache import RedisCache
 from django_async_redis.config import parse_config, parse_url
+from tests import servers
 
 
 def build(location: object, **options: object) -> RedisCache:
@@ -98,7 +101,6 @@ def test_bad_options_fail_at_startup(options: dict[str, object], message: str) -
         ("redis://h:notaport/0", "invalid port"),
         ("redis://h:1/zero", "the database must be a number"),
         ("redis://h:1/0?dbb=1", "Did you mean 'db'?"),
-        ("redis:///0", "names no host"),
         ("unix://", "names no socket path"),
         ("", "LOCATION is empty"),
         (42, "LOCATION must be a URL"),
@@ -108,6 +110,34 @@ def test_bad_location_fails_at_startup(location: object, message: str) -> None:
     with pytest.raises(ImproperlyConfigured) as raised:
         build(location)
     assert message in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("location", "expected"),
+    [
+        ("redis://", ("localhost", 6379, 0, None, None)),
+        ("redis:///", ("localhost", 6379, 0, None, None)),
+        ("redis:///3", ("localhost", 6379, 3, None, None)),
+        ("redis://:secret@", ("localhost", 6379, 0, None, "secret")),
+        ("redis://alice:secret@/2", ("localhost", 6379, 2, "alice", "secret")),
+        ("redis://:6380/1", ("localhost", 6380, 1, None, None)),
+        ("valkey://", ("localhost", 6379, 0, None, None)),
+        ("redis://?db=4", ("localhost", 6379, 4, None, None)),
+    ],
+)
+def test_a_url_without_a_host_means_localhost(location: str, expected: tuple[object, ...]) -> None:
+    """As redis-py reads them (and the seed's README shows ``redis://``)."""
+    (node,) = parse_config(location, {}).nodes
+    assert (node.host, node.port, node.db, node.username, node.password) == expected
+
+
+def test_a_url_without_a_host_reaches_localhost(redis_server: servers.Server) -> None:
+    cache = RedisCache(f"redis://:{redis_server.port}/3", {})
+    cache.set("no-host", 1)
+    assert cache.get("no-host") == 1 and asyncio.run(cache.aget("no-host")) == 1
+    with redis_server.client(db=3) as raw:
+        assert raw.exists(":1:no-host") == 1
+    cache.delete("no-host")
 
 
 def test_global_settings_under_both_spellings() -> None:

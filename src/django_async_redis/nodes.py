@@ -284,9 +284,9 @@ def parse_url(url: str, defaults: Mapping[str, Any]) -> Node:
             port = parts.port
         except ValueError:
             raise ImproperlyConfigured(f"LOCATION {shown!r} has an invalid port") from None
-        if not parts.hostname:
-            raise ImproperlyConfigured(f"LOCATION {shown!r} names no host")
-        node_kwargs["host"] = parts.hostname
+        # No host ("redis://", "redis://:pw@/2"): localhost, as redis-py and
+        # the seed's own README read it.
+        node_kwargs["host"] = parts.hostname or "localhost"
         node_kwargs["port"] = port or 6379
         if scheme in ("rediss", "valkeys"):
             node_kwargs["tls"] = TLSOptions(**_tls_options(values, f"LOCATION {shown!r}"))
