@@ -7,6 +7,10 @@ Reading reverses this, and accepts raw (uncompressed) bytes too, so turning a
 compressor on, off or to another format needs no flush. With OPTIONS["SIGNING"]
 the compressed bytes are signed last and checked first (``signing.py``).
 
+What is stored must fit the server's largest bulk string (proto-max-bulk-len,
+512 MiB unless the server was configured otherwise; OPTIONS["MAX_VALUE_SIZE"]
+when it was): a larger one raises :class:`ValueTooLarge` before it is sent.
+
 Bytes that cannot be read back raise :class:`DecodeError`, naming the stage
 that failed, with that stage's own exception as ``__cause__``; the layers
 above add the Redis key and apply OPTIONS["ON_DECODE_ERROR"].
@@ -17,14 +21,14 @@ from __future__ import annotations
 import functools
 import pickle
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from django_async_redis.compressors.base import BaseCompressor
 from django_async_redis.compressors.identity import IdentityCompressor
-from django_async_redis.exceptions import CompressorError, DecodeError
+from django_async_redis.exceptions import CompressorError, DecodeError, ValueTooLarge
 from django_async_redis.serializers.base import BaseSerializer
 from django_async_redis.serializers.pickle import PickleSerializer
 from django_async_redis.signing import Signer, build_signer
@@ -34,6 +38,9 @@ DECODE_POLICIES = ("raise", "miss")
 
 DEFAULT_SERIALIZER = "django_async_redis.serializers.pickle.PickleSerializer"
 DEFAULT_COMPRESSOR = "django_async_redis.compressors.identity.IdentityCompressor"
+# Redis's and Valkey's default proto-max-bulk-len: the largest bulk string a
+# request may carry.
+DEFAULT_MAX_VALUE_SIZE = 512 * 1024 * 1024
 
 # django-redis's built-in classes, mapped to ours (same names, same formats) so
 # that its settings work unchanged whether or not django-redis is installed.
@@ -65,13 +72,19 @@ class Codec:
         "_sign",
         "_unsign",
         "compressor",
+        "max_value_size",
         "serializer",
         "signer",
     )
 
     def __init__(
-        self, serializer: BaseSerializer, compressor: BaseCompressor, signer: Signer | None = None
+        self,
+        serializer: BaseSerializer,
+        compressor: BaseCompressor,
+        signer: Signer | None = None,
+        max_value_size: int = DEFAULT_MAX_VALUE_SIZE,
     ) -> None:
+        self.max_value_size = max_value_size
         self.serializer = serializer
         self.compressor = compressor
         self.signer = signer
@@ -107,7 +120,22 @@ class Codec:
             data = self._compress(data)
         if self._sign is not None:
             data = self._sign(data)
+        if len(data) > self.max_value_size:
+            self.refuse(len(data))
         return data
+
+    def check_size(self, data: bytes, what: str = "the value") -> bytes:
+        """``data``, if the server takes a bulk string that long; else ValueTooLarge."""
+        if len(data) > self.max_value_size:
+            self.refuse(len(data), what)
+        return data
+
+    def refuse(self, size: int, what: str = "the value") -> NoReturn:
+        raise ValueTooLarge(
+            f"{what} is {size:,} bytes as stored, more than the server takes in one "
+            f"request argument ({self.max_value_size:,} bytes: its proto-max-bulk-len, "
+            "OPTIONS['MAX_VALUE_SIZE']); nothing was sent"
+        )
 
     def decode(self, data: bytes) -> Any:
         """The value stored as ``data``."""
@@ -166,7 +194,13 @@ def build_codec(options: Mapping[str, Any]) -> Codec:
         options, "COMPRESSOR", DEFAULT_COMPRESSOR, "a compressor", ("compress", "decompress")
     )
     signer = build_signer(options.get("SIGNING"))
-    return Codec(serializer_class(options), compressor_class(options), signer)
+    limit = options.get("MAX_VALUE_SIZE", DEFAULT_MAX_VALUE_SIZE)
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
+        raise ImproperlyConfigured(
+            f"MAX_VALUE_SIZE must be a positive number of bytes (the server's "
+            f"proto-max-bulk-len), not {limit!r}"
+        )
+    return Codec(serializer_class(options), compressor_class(options), signer, limit)
 
 
 def decode_policy(options: Mapping[str, Any]) -> str:

@@ -63,6 +63,7 @@ KNOWN_OPTIONS = frozenset(
         # Reading values back (codec.py, signing.py, docs/security.md).
         "SIGNING",
         "ON_DECODE_ERROR",
+        "MAX_VALUE_SIZE",
         "BREAKER_THRESHOLD",
         "BREAKER_COOLDOWN",
         # Topologies (docs/topologies.md).

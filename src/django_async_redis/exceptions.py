@@ -34,7 +34,17 @@ __all__ = [
     "ResponseError",
     "SignatureError",
     "TimeoutError",
+    "ValueTooLarge",
 ]
+
+
+class ValueTooLarge(ValueError):
+    """A value larger, as stored, than the server takes in one bulk string.
+
+    Raised before anything is sent: the server would drop the connection
+    (Redis, with the request half-written) or refuse the request as a protocol
+    error. A caller's mistake, so IGNORE_EXCEPTIONS never answers it away.
+    """
 
 
 class CompressorError(Exception):

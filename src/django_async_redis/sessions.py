@@ -245,8 +245,9 @@ class SessionStore(SessionBase):
     def _serialize(self, data: dict[str, Any]) -> bytes:
         payload = self.serializer().dumps(data)
         payload = payload.encode() if isinstance(payload, str) else payload
-        signer = self._cache._codec.signer
-        return signer.sign(payload) if signer else payload
+        codec = self._cache._codec
+        signed = codec.signer.sign(payload) if codec.signer else payload
+        return codec.check_size(signed, "the session")
 
     def _ttl_ms(self, data: dict[str, Any]) -> int:
         # The expiry is read from ``data`` rather than through self.get(), which
