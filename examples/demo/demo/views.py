@@ -12,8 +12,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from asgiref.sync import sync_to_async
-from django.contrib.auth import get_user
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
@@ -122,10 +120,7 @@ def cached_fragment(request: HttpRequest) -> HttpResponse:
 
 
 async def _user(request: HttpRequest) -> Any:
-    if hasattr(request, "auser"):  # Django >= 5.0
-        return await request.auser()
-    # Django 4.2 has no async user lookup: run the sync one in a worker thread.
-    return await sync_to_async(get_user)(request)
+    return await request.auser()
 
 
 async def sessions(request: HttpRequest) -> HttpResponse:

@@ -2,8 +2,6 @@
 
 from typing import Any
 
-from asgiref.sync import sync_to_async
-from django.contrib.auth import get_user
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -12,10 +10,7 @@ from django_async_redis.sessions import aend_user_sessions, auser_sessions
 
 
 async def _user(request: HttpRequest) -> Any:
-    if hasattr(request, "auser"):  # Django >= 5.0
-        return await request.auser()
-    # Django 4.2 has no async user lookup: run the sync one in a worker thread.
-    return await sync_to_async(get_user)(request)
+    return await request.auser()
 
 
 async def home(request: HttpRequest) -> HttpResponse:
