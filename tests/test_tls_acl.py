@@ -379,7 +379,7 @@ def test_a_wrong_password_is_an_authentication_error_without_it(acl_server: serv
         f"redis://user:{SECRET}@host:6379/0?password={SECRET}",
         f"rediss://user:{SECRET}@host:6379/0?ssl_cert_reqs=maybe",
         f"http://user:{SECRET}@host:6379/0",
-        f"redis://user:{SECRET}@:6379/0",
+        f"redis://user:{SECRET}@:6379/0?db=x",
     ],
 )
 def test_config_errors_do_not_echo_the_password(location: str) -> None:
