@@ -131,6 +131,30 @@ def test_a_url_without_a_host_means_localhost(location: str, expected: tuple[obj
     assert (node.host, node.port, node.db, node.username, node.password) == expected
 
 
+@pytest.mark.parametrize(
+    ("location", "expected"),
+    [
+        # Every form the seed's (django-async-redis 0.2) README documents.
+        ("redis://127.0.0.1:6379/1", ("127.0.0.1", 6379, None, 1, None, False)),
+        ("redis://:pw@localhost:6379/0", ("localhost", 6379, None, 0, "pw", False)),
+        ("rediss://:pw@localhost:6379/0", ("localhost", 6379, None, 0, "pw", True)),
+        (
+            "unix://:pw@/path/to/socket.sock?db=0",
+            (None, None, "/path/to/socket.sock", 0, "pw", False),
+        ),
+        ("redis://localhost?db=0", ("localhost", 6379, None, 0, None, False)),
+        ("redis://localhost/0", ("localhost", 6379, None, 0, None, False)),
+        ("redis://", ("localhost", 6379, None, 0, None, False)),
+    ],
+)
+def test_the_seeds_readme_urls(location: str, expected: tuple[object, ...]) -> None:
+    (node,) = parse_config(location, {}).nodes
+    unix = node.unix_path is not None
+    host, port = (None, None) if unix else (node.host, node.port)
+    found = (host, port, node.unix_path, node.db, node.password, node.tls is not None)
+    assert found == expected
+
+
 def test_a_url_without_a_host_reaches_localhost(redis_server: servers.Server) -> None:
     cache = RedisCache(f"redis://:{redis_server.port}/3", {})
     cache.set("no-host", 1)
