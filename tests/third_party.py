@@ -15,6 +15,7 @@ import re
 import subprocess
 import sys
 import textwrap
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -37,8 +38,12 @@ def run_django(
     *argv: str,
     path: Sequence[Path] = (),
     env: dict[str, str] | None = None,
+    cwd: Path = REPO,
 ) -> subprocess.CompletedProcess[str]:
-    """``python -m django <argv>`` in a child process with ``settings_module``."""
+    """``python -m django <argv>`` in a child process with ``settings_module``.
+
+    ``path`` goes on the child's ``PYTHONPATH`` before the repository root.
+    """
     child_env = {
         **os.environ,
         **(env or {}),
@@ -51,7 +56,7 @@ def run_django(
         text=True,
         env=child_env,
         timeout=CHILD_TIMEOUT,
-        cwd=REPO,
+        cwd=cwd,
     )
 
 
@@ -63,39 +68,41 @@ def manage_check(tmp_path: Path, settings_body: str) -> subprocess.CompletedProc
     says whether ``SILENCED_SYSTEM_CHECKS`` took.
     """
     (tmp_path / "app_check_settings.py").write_text(textwrap.dedent(settings_body))
-    return run_django("app_check_settings", "check", "--fail-level", "WARNING", path=[tmp_path])
+    # No bytecode: a test that rewrites the settings within a second must not
+    # get the first version back from __pycache__.
+    return run_django(
+        "app_check_settings",
+        "check",
+        "--fail-level",
+        "WARNING",
+        path=[tmp_path],
+        env={"PYTHONDONTWRITEBYTECODE": "1"},
+    )
 
 
 @dataclass
 class SuiteResult:
-    """What Django's test runner printed at the end of a run."""
+    """What Django's test runner printed, run with ``-v 2`` (one line per test)."""
 
-    ran: int
-    failures: int
-    errors: int
-    skipped: int
-    ok: bool
+    outcomes: Counter[str]  # "ok", "skipped", "FAIL", "ERROR", ...
+    ok: bool  # its closing verdict: "OK", possibly with skips
+
+    @property
+    def ran(self) -> int:
+        return sum(self.outcomes.values())
 
 
-_RAN = re.compile(r"^Ran (\d+) tests? in ", re.MULTILINE)
-_VERDICT = re.compile(r"^(OK|FAILED)(?: \((.*)\))?$", re.MULTILINE)
+# "test_x (module.Class.test_x) ... ok" or a docstring's first line, then the outcome.
+_OUTCOME = re.compile(
+    r" \.\.\. (ok|skipped|FAIL|ERROR|expected failure|unexpected success)\b", re.MULTILINE
+)
+_VERDICT = re.compile(r"^(OK|FAILED)(?: \(.*\))?$", re.MULTILINE)
 
 
 def suite_result(output: str) -> SuiteResult:
-    """Parse unittest's closing lines (``Ran N tests``, ``OK (skipped=2)``)."""
-    ran = _RAN.search(output)
-    verdict = _VERDICT.search(output)
-    if ran is None or verdict is None:
-        raise AssertionError(f"no test runner summary in the output:\n{output[-4000:]}")
-    counts = dict.fromkeys(("failures", "errors", "skipped"), 0)
-    for part in (verdict.group(2) or "").split(","):
-        name, _, number = part.strip().partition("=")
-        if name in counts:
-            counts[name] = int(number)
-    return SuiteResult(
-        ran=int(ran.group(1)),
-        failures=counts["failures"],
-        errors=counts["errors"],
-        skipped=counts["skipped"],
-        ok=verdict.group(1) == "OK",
-    )
+    """Count the per-test outcome lines and read the closing verdict."""
+    verdicts = _VERDICT.findall(output)
+    if not verdicts:
+        raise AssertionError(f"no test runner verdict in the output:\n{output[-4000:]}")
+    outcomes = Counter(match.group(1) for match in _OUTCOME.finditer(output))
+    return SuiteResult(outcomes=outcomes, ok=verdicts[-1] == "OK")
