@@ -56,6 +56,7 @@ def ratelimit_caches() -> dict[str, Any]:
         "default": ours,
         "connection-errors": failing,
         "connection-errors-redis": failing,
+        "closed-raising": {"BACKEND": BACKEND, "LOCATION": CLOSED},
         "instant-expiration": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"},
         "site-a": {**ours, "KEY_PREFIX": "site-a"},
         "site-b": {**ours, "KEY_PREFIX": "site-b"},
@@ -209,6 +210,26 @@ def test_counters_live_under_the_caches_key_prefix(flushed_redis: redis.Redis) -
     assert re.fullmatch(r"site-b:1:rl:[0-9a-f]{64}", keys[1])
     assert keys[0].removeprefix("site-a") == keys[1].removeprefix("site-b")
     assert caches["site-a"].get(keys[0].removeprefix("site-a:1:")) == LIMIT + 1
+
+
+def test_without_ignore_exceptions_a_dead_server_is_an_error() -> None:
+    """Without IGNORE_EXCEPTIONS the decorated view raises the connection error.
+
+    (With it, its own suite's CacheFailTests cover both answers: every hit
+    limited, or none with RATELIMIT_FAIL_OPEN.)
+    """
+
+    @ratelimit(key=client_key, rate=f"{LIMIT}/h", block=False)
+    def view(request: HttpRequest) -> bool:
+        return bool(request.limited)  # type: ignore[attr-defined]
+
+    request = HttpRequest()
+    request.method = "GET"
+    with (
+        override_settings(RATELIMIT_USE_CACHE="closed-raising"),
+        pytest.raises(redis.ConnectionError),
+    ):
+        view(request)
 
 
 # ------------------------------------------------------------ system checks
