@@ -172,7 +172,7 @@ def test_reads_are_cached_and_writes_invalidate(
 
 
 def test_the_async_orm_is_cached_too(cachalot_installed: None) -> None:
-    """Django's async ORM runs the patched compiler in a thread: cached and invalidated alike.
+    """Django's async ORM runs the sync compiler underneath: cached and invalidated alike.
 
     Each step runs through ``async_to_sync`` from this thread, so the ORM's
     ``sync_to_async`` calls come back to it and its test database connection
