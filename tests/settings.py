@@ -27,6 +27,11 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.auth",
     "django.contrib.sessions",
+    # tests/test_admin*.py: the admin's Cache section (its URLs, middleware and
+    # templates are set by those tests, so nothing changes for the others).
+    "django.contrib.admin",
+    "django.contrib.messages",
+    "django_async_redis.admin",
     # Django's own test apps, from the downloaded source distribution.
     "cache",
     "sessions_tests",

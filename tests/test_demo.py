@@ -48,7 +48,15 @@ def test_smoke_tour_passes_on_the_embedded_server(tmp_path: Path) -> None:
     assert "sign in as 'demo' with password '" in output
     assert "-- smoke passed:" in output and "FAIL" not in output
     # Every page of the tour was reached.
-    for check in ("async view", "cache_page", "{% cache %}", "signed in twice", "race: ours"):
+    for check in (
+        "async view",
+        "cache_page",
+        "{% cache %}",
+        "signed in twice",
+        "race: ours",
+        "admin: Cache overview",
+        "admin: key browser",
+    ):
         assert f"ok   {check}" in output, check
 
 

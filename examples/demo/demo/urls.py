@@ -1,3 +1,4 @@
+from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
@@ -24,4 +25,6 @@ urlpatterns = [
     path("api/traffic", api.traffic, name="api-traffic"),
     path("api/race", api.race, name="api-race"),
     path("api/health", api.health, name="api-health"),
+    # Django's admin, with the Cache section (django_async_redis.admin).
+    path("admin/", admin.site.urls),
 ]

@@ -31,8 +31,8 @@ KEYLESS = frozenset(
     {
         b"ASKING", b"AUTH", b"CLIENT", b"CLUSTER", b"CONFIG", b"DBSIZE", b"ECHO",
         b"FLUSHALL", b"FLUSHDB", b"FUNCTION", b"HELLO", b"INFO", b"KEYS", b"PING",
-        b"RANDOMKEY", b"READONLY", b"ROLE", b"SCAN", b"SCRIPT", b"SELECT", b"SENTINEL",
-        b"TIME",
+        b"LATENCY", b"RANDOMKEY", b"READONLY", b"ROLE", b"SCAN", b"SCRIPT", b"SELECT",
+        b"SENTINEL", b"SLOWLOG", b"TIME",
     }
 )  # fmt: skip
 # Every argument after the name is a key.

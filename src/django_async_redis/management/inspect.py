@@ -15,6 +15,8 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
+from django.core.cache import caches
 from redis import exceptions as redis_errors
 
 from ..cache import RedisCache
@@ -23,6 +25,16 @@ from ..config import Node
 from ..ops import Step
 
 FAILURES = (redis_errors.RedisError, OSError)
+
+
+def redis_caches() -> list[tuple[str, RedisCache]]:
+    """(alias, cache) for every CACHES alias that is a django_async_redis cache."""
+    found = []
+    for alias in settings.CACHES:
+        cache = caches[alias]
+        if isinstance(cache, RedisCache):
+            found.append((alias, cache))
+    return found
 
 
 def part_nodes(client: BaseClient) -> list[tuple[str, Node | None]]:
@@ -96,7 +108,16 @@ INFO_FIELDS = (
     ("server", ("redis_version", "valkey_version", "redis_mode", "uptime_in_seconds")),
     ("memory", ("used_memory_human", "maxmemory_human", "maxmemory_policy")),
     ("clients", ("connected_clients", "blocked_clients")),
-    ("stats", ("keyspace_hits", "keyspace_misses", "evicted_keys", "expired_keys")),
+    (
+        "stats",
+        (
+            "keyspace_hits",
+            "keyspace_misses",
+            "evicted_keys",
+            "expired_keys",
+            "instantaneous_ops_per_sec",
+        ),
+    ),
 )
 
 
@@ -141,6 +162,27 @@ class ScanProgress:
         return min(0.99, self.pages * self.count / self.size)
 
 
+def scan_page(
+    client: BaseClient,
+    node: Node | None,
+    glob: bytes,
+    cursor: int = 0,
+    count: int = 1000,
+    type_name: str | None = None,
+) -> tuple[int, list[bytes]]:
+    """One SCAN batch on one node: the next cursor (0 when done) and the keys it found.
+
+    ``count`` bounds the work the server does for the batch (about that many
+    slots of its hash table looked at), whatever ``glob`` matches.
+    ``type_name`` (``string``, ``hash``...) filters by type on the server.
+    """
+    command: tuple[Any, ...] = (b"SCAN", cursor, b"MATCH", glob, b"COUNT", count)
+    if type_name:
+        command += (b"TYPE", type_name.encode())
+    cursor_reply, found = client.execute(Step((command,), _first, write=True), node)
+    return int(cursor_reply), list(found)
+
+
 def scan(
     client: BaseClient,
     node: Node | None,
@@ -151,15 +193,7 @@ def scan(
     """Pages of keys matching ``glob`` on one node (SCAN MATCH, ``count`` per page)."""
     cursor = 0
     while True:
-        cursor_reply, found = client.execute(
-            Step(
-                ((b"SCAN", cursor, b"MATCH", glob, b"COUNT", count),),
-                _first,
-                write=True,
-            ),
-            node,
-        )
-        cursor = int(cursor_reply)
+        cursor, found = scan_page(client, node, glob, cursor, count)
         if progress is not None:
             progress.pages += 1
             progress.matched += len(found)

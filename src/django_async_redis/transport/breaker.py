@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Final
+from collections.abc import Iterable
+from typing import Any, Final
 
 from redis import exceptions as redis_errors
 
@@ -89,3 +90,19 @@ def breaker_for(node: Node) -> Breaker:
         with _lock:
             breaker = _breakers.setdefault(key, Breaker(node))
     return breaker
+
+
+def breaker_states(nodes: Iterable[Node]) -> dict[str, dict[str, Any]]:
+    """Each node's breaker by address: closed, open, or half-open (a trial is due)."""
+    now = time.monotonic()
+    states = {}
+    for node in nodes:
+        breaker = breaker_for(node)
+        if not breaker.open_until:
+            state = "closed"
+        elif now < breaker.open_until:
+            state = "open"
+        else:
+            state = "half-open"
+        states[node.address] = {"state": state, "failures": breaker.failures}
+    return states

@@ -87,23 +87,24 @@ class Command(BaseCommand):
     # which caches -----------------------------------------------------------------
 
     def _aliases(self, requested: list[str] | None) -> list[tuple[str, RedisCache]]:
-        names = requested or list(settings.CACHES)
+        if not requested:
+            chosen = inspect.redis_caches()
+            if not chosen:
+                raise CommandError("No django_async_redis cache in CACHES")
+            return chosen
         chosen = []
-        for alias in names:
+        for alias in requested:
             if alias not in settings.CACHES:
                 raise CommandError(
                     f"No cache alias {alias!r} in CACHES ({', '.join(settings.CACHES)})"
                 )
             cache = caches[alias]
-            if isinstance(cache, RedisCache):
-                chosen.append((alias, cache))
-            elif requested:
+            if not isinstance(cache, RedisCache):
                 raise CommandError(
                     f"CACHES[{alias!r}] is a {type(cache).__module__}.{type(cache).__name__}, "
                     "not a django_async_redis cache"
                 )
-        if not chosen:
-            raise CommandError("No django_async_redis cache in CACHES")
+            chosen.append((alias, cache))
         return chosen
 
     def _say(self, text: str = "") -> None:
