@@ -74,7 +74,7 @@ def instrument(cache: Any, alias: str) -> None:
     if isinstance(cache, RedisCache) and not getattr(cache, "_djdt_async", False):
         for name in ASYNC_METHODS:
             _record_async(cache, alias, name)
-        cache._djdt_async = True  # type: ignore[attr-defined]
+        setattr(cache, "_djdt_async", True)  # noqa: B010 - a marker, not an attribute of ours
 
 
 class CachePanel(stock.CachePanel):
@@ -97,8 +97,11 @@ class CachePanel(stock.CachePanel):
                 instrument(cache, alias)
             return cache
 
-        CacheHandler.create_connection = create_connection  # type: ignore[method-assign,assignment]
-        CacheHandler._django_async_redis_toolbar = True  # type: ignore[attr-defined]
+        # Patching Django's handler, as the toolbar's own panel does (typed
+        # as Any: no stubs release can make this line wrong or its ignore unused).
+        handler: Any = CacheHandler
+        handler.create_connection = create_connection
+        handler._django_async_redis_toolbar = True
 
     def enable_instrumentation(self) -> None:
         super().enable_instrumentation()

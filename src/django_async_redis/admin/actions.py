@@ -68,8 +68,11 @@ def delete_pattern(cache: RedisCache, glob: bytes) -> int:
 def record(request: HttpRequest, alias: str, what: str, deletion: bool, message: str) -> None:
     """A LogEntry for the change, on the ``Cache`` stand-in for ``alias:what``."""
     entry = Cache(key=f"{alias}:{what}")
+    # Every action view requires a signed-in staff user: there is a primary key.
+    user_id = request.user.pk
+    assert user_id is not None
     LogEntry.objects.log_actions(
-        user_id=request.user.pk,
+        user_id=user_id,
         queryset=[entry],
         action_flag=DELETION if deletion else CHANGE,
         change_message=message,

@@ -109,7 +109,7 @@ def _text(value: Any) -> str:
 
 
 def _when(seconds: Any) -> datetime.datetime:
-    return datetime.datetime.fromtimestamp(int(seconds), tz=datetime.timezone.utc)
+    return datetime.datetime.fromtimestamp(int(seconds), tz=datetime.UTC)
 
 
 def server_page(client: BaseClient, target: Target) -> ServerPage:
