@@ -42,7 +42,14 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
 from tests import servers
-from tests.third_party import BACKEND, installed, manage_check, run_django, suite_result
+from tests.third_party import (
+    BACKEND,
+    assert_warns_and_silences,
+    installed,
+    manage_check,
+    run_django,
+    suite_result,
+)
 
 # Databases of the session server the child's two caches use (no other test uses them).
 SUITE_DBS = (13, 14)
@@ -246,17 +253,8 @@ SETTINGS_HEAD = f"""
 
 def test_manage_py_check_and_its_silencing(tmp_path: Path) -> None:
     """``manage.py check``: W001 for our backend; SILENCED_SYSTEM_CHECKS removes it."""
-    loud = manage_check(tmp_path, SETTINGS_HEAD)
-    assert loud.returncode == 1, loud.stderr
-    assert "cachalot.W001" in loud.stderr
-    assert f"Cache backend '{BACKEND}' is not supported by django-cachalot." in loud.stderr
-
-    quiet = manage_check(
-        tmp_path, SETTINGS_HEAD + '    SILENCED_SYSTEM_CHECKS = ["cachalot.W001"]\n'
-    )
-    assert quiet.returncode == 0, quiet.stderr
-    assert "cachalot" not in quiet.stdout + quiet.stderr
-    assert "System check identified no issues (1 silenced)." in quiet.stdout
+    message = f"Cache backend '{BACKEND}' is not supported by django-cachalot."
+    assert_warns_and_silences(tmp_path, SETTINGS_HEAD, "cachalot.W001", message)
 
 
 def test_the_check_looks_at_cachalots_own_cache(tmp_path: Path) -> None:

@@ -80,6 +80,21 @@ def manage_check(tmp_path: Path, settings_body: str) -> subprocess.CompletedProc
     )
 
 
+def assert_warns_and_silences(
+    tmp_path: Path, settings_body: str, check_id: str, message: str
+) -> None:
+    """``manage.py check`` shows ``check_id`` (with ``message``) for these settings,
+    and SILENCED_SYSTEM_CHECKS with ``check_id`` removes it, as the docs say."""
+    loud = manage_check(tmp_path, settings_body)
+    assert loud.returncode == 1, loud.stderr
+    assert check_id in loud.stderr
+    assert message in loud.stderr
+    quiet = manage_check(tmp_path, settings_body + f"    SILENCED_SYSTEM_CHECKS = [{check_id!r}]\n")
+    assert quiet.returncode == 0, quiet.stderr
+    assert check_id.split(".")[0] not in quiet.stdout + quiet.stderr
+    assert "System check identified no issues (1 silenced)." in quiet.stdout
+
+
 @dataclass
 class SuiteResult:
     """What Django's test runner printed, run with ``-v 2`` (one line per test)."""
