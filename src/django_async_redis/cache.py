@@ -32,6 +32,7 @@ from .client.herd import ValueOps, parse_herd_options, value_ops
 from .client.routing import command_keys
 from .codec import build_codec, decode_policy
 from .config import parse_config
+from .construction import remember, snapshot, snapshot_key
 from .exceptions import DecodeError
 from .keyspace import KeySpaceMixin
 from .metrics import build_client, stats_of
@@ -84,6 +85,18 @@ class RedisCache(KeySpaceMixin, SetsMixin, HashesMixin, SortedSetsMixin, ListsMi
     # release ever declares what we return.
 
     def __init__(self, server: Any, params: dict[str, Any]) -> None:
+        # Django builds a backend per request under ASGI: one built before from
+        # equal arguments and settings is copied, not derived again (construction.py).
+        key = snapshot_key(type(self), server, params)
+        known = snapshot(key)
+        if known is not None:
+            self.__dict__.update(known)
+            return
+        self._build(server, params)
+        remember(key, self.__dict__)
+
+    def _build(self, server: Any, params: dict[str, Any]) -> None:
+        """Everything a backend derives from its arguments and the settings."""
         super().__init__(params)
         self._config = parse_config(server, params)
         self._codec = build_codec(dict(self._config.options))
