@@ -33,6 +33,8 @@ from urllib.parse import urlsplit
 
 import redis
 
+from django_async_redis.transport import breaker as breaker_module
+
 SERVER_KINDS = ("redis", "valkey")
 # How tests/conftest.py hands the session server's URL to tests/settings.py.
 TEST_URL_ENV = "DJANGO_ASYNC_REDIS_TEST_URL"
@@ -186,6 +188,18 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _forget_breaker(address: str) -> None:
+    """A new server on a port an earlier test's server had starts with a closed breaker.
+
+    Breakers are per process and per address; free ports are recycled, so
+    without this a test could inherit the failures an earlier test provoked
+    on the same port (and see CircuitOpen where it expects the server's error).
+    """
+    for (breaker_address, _threshold, _cooldown), breaker in list(breaker_module._breakers.items()):
+        if breaker_address == address:
+            breaker.success()
+
+
 def _describe(server: Server) -> None:
     info = server.info("server")
     if "valkey_version" in info:
@@ -246,6 +260,7 @@ def start_server(
     for attempt in range(attempts):
         workdir = Path(tempfile.mkdtemp(prefix=f"dar-{kind}-"))
         chosen = port or free_port()
+        _forget_breaker(f"127.0.0.1:{chosen}")
         command = [binary]
         if config is not None:
             config_file = workdir / "server.conf"

@@ -274,6 +274,13 @@ class SyncPool:
             return self._new_connection()
         except PoolExhausted:
             raise  # our own limit, not the node's fault
+        except redis_errors.AuthenticationError:
+            # The server answered the handshake (WRONGPASS, NOAUTH): it is up, and
+            # our credentials are wrong. Counting that would turn the clear error
+            # into CircuitOpen on the next calls; the async path counts a reply as
+            # an answer too.
+            self.breaker.success()
+            raise
         except _NODE_FAILURES as error:  # refused, or hung in the handshake
             self.breaker.failure(error)
             raise
