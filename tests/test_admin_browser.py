@@ -17,7 +17,7 @@ import pytest
 import redis
 
 from django_async_redis.cache import RedisCache
-from tests.test_demo_browser import SCREENSHOTS, chromium, page, playwright_api, running_demo
+from tests.browser import SCREENSHOTS, chromium, page, playwright_api, running_demo
 
 __all__ = ["chromium", "page", "playwright_api"]  # fixtures, used by name
 
