@@ -2,7 +2,8 @@
 
 Every page is fetched through Django's admin site with Django's test client,
 signed in as users holding exactly the permissions each case names. The
-multi-server topologies and the 100k-key keyspace are in test_admin_scale.py,
+multi-server topologies are in test_admin_topologies.py (detail, actions, server
+pages) and test_admin_scale.py (the 100k-key walk),
 the real browser in test_admin_browser.py.
 """
 
