@@ -253,15 +253,25 @@ def test_close_connection_option(server: servers.Server) -> None:
     cache.close()
     assert _server_saw_them_all_close(server)
 
-    async def scenario() -> None:
-        await cache.aget("k")
-        assert servers.clients_of_this_process(server)
-        await cache.aclose()
+    async def all_closed() -> None:
         # Still on the loop, which would close what is left when it ends.
         deadline = time.monotonic() + 30
         while servers.clients_of_this_process(server):
             assert time.monotonic() < deadline, "aclose() left connections open"
             await asyncio.sleep(0.01)
+
+    async def scenario() -> None:
+        await cache.aget("k")
+        assert servers.clients_of_this_process(server)
+        await cache.aclose()
+        await all_closed()
+        # The next request (the next request's backend, under ASGI) connects
+        # anew, and its aclose() closes that connection too: nothing holds on to
+        # the closed pool.
+        assert await cache.aget("k") == 1
+        assert servers.clients_of_this_process(server)
+        await cache.aclose()
+        await all_closed()
 
     asyncio.run(scenario())
 

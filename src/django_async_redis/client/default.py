@@ -18,7 +18,7 @@ from ..config import CacheConfig, Node
 from ..ops import Step
 from ..transport.aio import AsyncPool
 from ..transport.registry import async_pool, loop_resources, sync_pool
-from ..transport.resp import encode_command, encode_commands
+from ..transport.resp import encode_command, encode_commands, pack_in_c
 from .base import BaseClient
 
 if TYPE_CHECKING:
@@ -30,7 +30,16 @@ T = TypeVar("T")
 
 def payload(commands: Any) -> bytes:
     """A round trip's commands as the bytes to write."""
-    return encode_command(commands[0]) if len(commands) == 1 else encode_commands(commands)
+    if len(commands) == 1:
+        command = commands[0]
+        if pack_in_c is not None and type(command) is tuple:
+            try:
+                # hiredis directly: the usual round trip, one frame less.
+                return pack_in_c(command)
+            except TypeError:
+                pass  # encode_command names the argument it cannot send
+        return encode_command(command)
+    return encode_commands(commands)
 
 
 _raw_clients: dict[Hashable, Any] = {}
@@ -69,6 +78,14 @@ def loop_raw_client(key: Hashable, build: Callable[[], T]) -> T:
 class DefaultClient(BaseClient):
     """Primary first, then replicas; reads go to a random replica when there is one."""
 
+    # The pool of the last call's node on its loop: most calls go to the same
+    # node, and this skips the registry's look-up (a dictionary keyed by node,
+    # whose hash is a Python call). One tuple, replaced whole, so threads running
+    # other loops only ever see a consistent one; it may keep a shut-down loop's
+    # retired pool alive until the next call. A class default: subclasses that
+    # set up their own nodes (SentinelClient) have it too.
+    _last_pool: tuple[Any, Node | None, AsyncPool | None] = (None, None, None)
+
     def __init__(self, config: CacheConfig) -> None:
         super().__init__(config)
         self._primary = config.primary
@@ -93,7 +110,11 @@ class DefaultClient(BaseClient):
 
     def _submit(self, step: Step[Any], node: Node | None) -> Awaitable[list[Any]]:
         node = node or self.node_for(step.write)
-        pool = async_pool(node, self._async_connections)
+        loop = asyncio.get_running_loop()
+        last_loop, last_node, pool = self._last_pool
+        if last_loop is not loop or last_node is not node or pool is None or pool.retired:
+            pool = async_pool(node, self._async_connections)
+            self._last_pool = (loop, node, pool)
         connection = pool.ready_connection()
         commands = step.commands
         if connection is not None:

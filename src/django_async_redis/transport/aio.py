@@ -107,6 +107,10 @@ class AsyncPool:
         self._slots: list[MultiplexedConnection | None] = [None] * size
         self._opening: list[asyncio.Task[MultiplexedConnection] | None] = [None] * size
         self._turn = 0
+        # Set once the registry has let go of this pool (its loop shut down or was
+        # closed, or CLOSE_CONNECTION closed it): whoever kept a reference to it
+        # (DefaultClient's per-loop shortcut) must look the pool up again.
+        self.retired = False
 
     def ready_connection(self) -> MultiplexedConnection | None:
         """The next connection in turn if it can take a command now; else None: :meth:`acquire`."""
@@ -154,6 +158,7 @@ class AsyncPool:
         return [connection for connection in self._slots if connection is not None]
 
     async def aclose(self) -> None:
+        self.retired = True
         connections = self.connections()
         self._slots = [None] * len(self._slots)
         for task in self._opening:
@@ -163,6 +168,7 @@ class AsyncPool:
             await connection.aclose()
 
     def abandon(self) -> None:
+        self.retired = True
         for connection in self.connections():
             connection.abandon()
         self._slots = [None] * len(self._slots)

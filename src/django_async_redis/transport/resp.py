@@ -45,15 +45,15 @@ def _encode_in_python(command: Command) -> bytes:
 
 
 # Older hiredis lack pack_command; its stub leaves the answer unannotated.
-_pack_in_c: Callable[[tuple[Any, ...]], bytes] | None = getattr(hiredis, "pack_command", None)
+pack_in_c: Callable[[tuple[Any, ...]], bytes] | None = getattr(hiredis, "pack_command", None)
 
 
 def encode_command(command: Command) -> bytes:
     """One command as a RESP array of bulk strings."""
-    if _pack_in_c is not None:
+    if pack_in_c is not None:
         try:
             # hiredis encodes in C, twice as fast; it refuses what we refuse too.
-            return _pack_in_c(command if type(command) is tuple else tuple(command))
+            return pack_in_c(command if type(command) is tuple else tuple(command))
         except TypeError:
             pass  # fall through for a DataError that names the bad argument
     return _encode_in_python(command)
