@@ -17,14 +17,13 @@ a flag check. With one, the client is a subclass of the configured class whose
 from __future__ import annotations
 
 import bisect
-import contextlib
 import threading
 import time
 import weakref
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -73,23 +72,20 @@ class Recorder:
 
         return breaker_states(client.nodes)
 
-    def call(self, operation: str, seconds: float, error: BaseException | None) -> None:
+    def call(
+        self, operation: str, seconds: float, error: BaseException | None, tally: Tally
+    ) -> None:
+        """One finished call: its command, latency, error and what its replies counted."""
         index = bisect.bisect_left(BUCKETS, seconds)
-        with self._lock:
+        with self._lock:  # one acquisition per call, whatever it counted
             self.calls[operation] += 1
             self.buckets[index] += 1
             self.latency_sum += seconds
+            self.hits += tally.hits
+            self.misses += tally.misses
+            self.sets += tally.sets
             if error is not None:
                 self.errors[type(error).__name__] += 1
-
-    def reads(self, hits: int, misses: int) -> None:
-        with self._lock:
-            self.hits += hits
-            self.misses += misses
-
-    def writes(self, count: int) -> None:
-        with self._lock:
-            self.sets += count
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
@@ -144,52 +140,80 @@ def all_recorders() -> list[Recorder]:
 # what a call is ---------------------------------------------------------------------
 
 
+# Command names as the metrics spell them, decoded once per name, not per call.
+_operation_names: dict[Any, str] = {}
+
+
 def operation_of(step: Any) -> str:
     """The Redis command that names an operation (OpenTelemetry's ``db.operation``)."""
     if type(step) is Everywhere:
         step = step.make()
     if type(step) is Step and step.commands:
         name = step.commands[0][0]
-        return name.decode() if isinstance(name, bytes) else str(name)
+        found = _operation_names.get(name)
+        if found is None:
+            found = name.decode() if isinstance(name, bytes) else str(name)
+            if len(_operation_names) < 1024:  # names are Redis commands: a few dozen
+                _operation_names[name] = found
+        return found
     return type(step).__name__
 
 
-def _counting(step: Any, record: Recorder) -> Any:
+class Tally:
+    """What one call's replies counted, added to its Recorder once, when the call ends."""
+
+    __slots__ = ("hits", "misses", "sets")
+
+    def __init__(self) -> None:
+        self.hits = 0
+        self.misses = 0
+        self.sets = 0
+
+
+_READS = (b"GET", b"MGET")
+# The tally of a call that is traced, not counted (TRACING without METRICS).
+_NOTHING_COUNTED: Final = Tally()
+
+
+def _counting(step: Any, tally: Tally) -> Any:
     """``step`` whose replies are also counted: hits and misses of GET/MGET, keys SET."""
     if type(step) is not Step or not step.commands:
         return step
-    first = step.commands[0][0]
-    written = sum(
-        WRITES.get(command[0], 0) + (len(command) - 1) // 2 * (command[0] == b"MSET")
-        for command in step.commands
-    )
-    if written:
-        record.writes(written)
+    commands = step.commands
+    reads: tuple[int, ...]  # the replies to count: those of the GETs, or of the MGET
+    if len(commands) == 1:  # the usual round trip: no scan of the commands
+        command = commands[0]
+        name = command[0]
+        tally.sets += WRITES.get(name, 0) or (len(command) - 1) // 2 * (name == b"MSET")
+        reads = (0,) if name in _READS else ()
+    else:
+        tally.sets += sum(
+            WRITES.get(command[0], 0) + (len(command) - 1) // 2 * (command[0] == b"MSET")
+            for command in commands
+        )
+        # Every GET of the round trip (the herd sends GET + PTTL per key), or the MGET.
+        reads = (
+            tuple(i for i, command in enumerate(commands) if command[0] in _READS)
+            if commands[0][0] in _READS
+            else ()
+        )
     then = step.then
-    # Every GET of the round trip (the herd sends GET + PTTL per key), or the MGET.
-    reads = (
-        [i for i, command in enumerate(step.commands) if command[0] in (b"GET", b"MGET")]
-        if first in (b"GET", b"MGET")
-        else []
-    )
 
     def counted(replies: list[Any]) -> Any:
-        if reads:
-            hits = misses = 0
-            for index in reads:
-                reply = replies[index]
-                if isinstance(reply, list):  # MGET
-                    missing = sum(1 for value in reply if value is None)
-                    hits, misses = hits + len(reply) - missing, misses + missing
-                elif reply is None:
-                    misses += 1
-                elif not isinstance(reply, Exception):
-                    hits += 1
-            record.reads(hits, misses)
+        for index in reads:
+            reply = replies[index]
+            if reply is None:
+                tally.misses += 1
+            elif isinstance(reply, list):  # MGET
+                missing = reply.count(None)
+                tally.hits += len(reply) - missing
+                tally.misses += missing
+            elif not isinstance(reply, Exception):
+                tally.hits += 1
         # The operation's next round trip (get_or_set's SET NX, say) is counted too.
-        return _counting(then(replies), record)
+        return _counting(then(replies), tally)
 
-    return Step(step.commands, counted, write=step.write, errors_as_values=step.errors_as_values)
+    return Step(commands, counted, step.write, errors_as_values=step.errors_as_values)
 
 
 # the instrumented client -------------------------------------------------------------
@@ -200,50 +224,74 @@ _measuring: ContextVar[bool] = ContextVar("django_async_redis_measuring", defaul
 
 
 class InstrumentedClient:
-    """Mixed in before the configured client class: measures each driven operation."""
+    """Mixed in before the configured client class: measures each driven operation.
+
+    The measuring is split into ``_begin`` and ``_end`` around the real driver,
+    not a generator context manager: that alone cost a few microseconds a call.
+    """
 
     recorder: Recorder | None = None
     tracer: Any = None
     _span_attributes: Mapping[str, Any] = {}
 
-    @contextlib.contextmanager
-    def _measured(self, step: Any) -> Iterator[Any]:
+    def _begin(self, step: Any) -> tuple[Any, _Measurement]:
+        """The step to drive instead of ``step`` (counted), and what ``_end`` needs."""
         operation = operation_of(step)
-        record = self.recorder
-        token = _measuring.set(True)
-        started = time.perf_counter()
-        error: BaseException | None = None
-        span = (
-            self.tracer.start_as_current_span(
+        span = None
+        if self.tracer is not None:
+            span = self.tracer.start_as_current_span(
                 operation,
                 kind=_span_kind(),
                 attributes={**self._span_attributes, "db.operation": operation},
             )
-            if self.tracer is not None
-            else contextlib.nullcontext()
-        )
-        try:
-            with span:
-                yield _counting(step, record) if record is not None else step
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            _measuring.reset(token)
-            if record is not None:
-                record.call(operation, time.perf_counter() - started, error)
+            span.__enter__()
+        tally = _NOTHING_COUNTED
+        measured = step
+        if self.recorder is not None:
+            tally = Tally()
+            measured = _counting(step, tally)
+        token = _measuring.set(True)
+        return measured, (operation, token, time.perf_counter(), tally, span)
+
+    def _end(self, measurement: _Measurement, error: BaseException | None) -> None:
+        operation, token, started, tally, span = measurement
+        seconds = time.perf_counter() - started
+        _measuring.reset(token)
+        if self.recorder is not None:
+            self.recorder.call(operation, seconds, error, tally)
+        if span is not None:
+            if error is None:
+                span.__exit__(None, None, None)
+            else:  # the span records the error and its status (it never swallows it)
+                span.__exit__(type(error), error, error.__traceback__)
 
     def execute(self, step: Any, node: Any = None) -> Any:
         if _measuring.get():
             return super().execute(step, node)  # type: ignore[misc]
-        with self._measured(step) as measured:
-            return super().execute(measured, node)  # type: ignore[misc]
+        measured, measurement = self._begin(step)
+        try:
+            result = super().execute(measured, node)  # type: ignore[misc]
+        except BaseException as error:
+            self._end(measurement, error)
+            raise
+        self._end(measurement, None)
+        return result
 
     async def aexecute(self, step: Any, node: Any = None) -> Any:
         if _measuring.get():
             return await super().aexecute(step, node)  # type: ignore[misc]
-        with self._measured(step) as measured:
-            return await super().aexecute(measured, node)  # type: ignore[misc]
+        measured, measurement = self._begin(step)
+        try:
+            result = await super().aexecute(measured, node)  # type: ignore[misc]
+        except BaseException as error:
+            self._end(measurement, error)
+            raise
+        self._end(measurement, None)
+        return result
+
+
+# operation, _measuring's token, start time, the call's tally, its span (or None)
+_Measurement = tuple[str, Any, float, Tally, Any]
 
 
 def _span_kind() -> Any:
