@@ -23,7 +23,7 @@ from ..config import CacheConfig, Node, redacted
 from .base import arun_procedure, run_procedure
 from .default import loop_raw_client, redis_py_kwargs, shared_raw_client
 from .routed import RoutedClient
-from .slots import ClusterState, SlotMap, cluster_state, slot_of
+from .slots import ClusterState, SlotMap, cluster_state, slot_of, slots_of
 
 if TYPE_CHECKING:
     import redis
@@ -179,11 +179,18 @@ class _SlotRouter:
     def __init__(self, slot_map: SlotMap) -> None:
         self._map = slot_map
 
-    def group(self, key: bytes) -> int:
-        return slot_of(key)
+    def groups(self, keys: list[bytes]) -> list[int]:
+        return slots_of(keys)
 
     def node(self, group: Any, write: bool) -> Node:
-        return self._map.node(group, write)
+        slot_map: SlotMap = self._map
+        if write or not slot_map.read_from_replicas:
+            # The usual answer, without a second call per piece (a get_many over
+            # a cluster asks once per slot); the map raises for an unowned slot.
+            shard: int = slot_map.owner[group]
+            if shard >= 0:
+                return slot_map.primaries[shard]
+        return slot_map.node(group, write)
 
     def default_node(self, write: bool) -> Node:
         return self._map.primaries[0]

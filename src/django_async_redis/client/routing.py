@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from ..config import Node
 from ..transport.breaker import CircuitOpen
-from ..transport.resp import ReplyError, Unreachable, encode_command
+from ..transport.resp import ReplyError, Unreachable, encode_command, pack_in_c
 
 Command = Sequence[Any]
 
@@ -103,14 +103,17 @@ def command_keys(command: Command) -> list[bytes]:
         keys = command[2:3]
     else:
         keys = command[1:2]
-    return [_as_key(key) for key in keys]
+    return [key if type(key) is bytes else _as_key(key) for key in keys]
 
 
 class Router(Protocol):
     """Where keys live: the one thing a topology tells a Dispatch."""
 
-    def group(self, key: bytes) -> Hashable:
-        """The place of a key: keys of one group may share a multi-key command."""
+    def groups(self, keys: list[bytes]) -> Sequence[Hashable]:
+        """The place of each key: keys of one group may share a multi-key command.
+
+        A list at a time: a get_many of many keys pays one call, not one per key.
+        """
 
     def node(self, group: Hashable, write: bool) -> Node:
         """The node serving a group now."""
@@ -187,8 +190,7 @@ class Dispatch:
         if not keys:
             self._plans.append(("one", [self._add(command, None, None)], None))
             return
-        group = self._router.group
-        groups = [group(key) for key in keys]
+        groups = self._router.groups(keys)
         first = groups[0]
         if len(groups) == 1 or all(g == first for g in groups):
             self._plans.append(("one", [self._add(command, first, None)], None))
@@ -198,10 +200,20 @@ class Dispatch:
         for position, place in enumerate(groups):
             by_group.setdefault(place, []).append(position)
         if name in _SUMMED or name == b"MGET":
-            pieces = [
-                self._add((command[0], *(keys[p] for p in positions)), place, positions)
-                for place, positions in by_group.items()
-            ]
+            # Inline rather than through _add: a get_many over a cluster makes a
+            # piece per slot, often one per key.
+            head = command[0]
+            added = self._pieces
+            start = len(added)
+            for place, positions in by_group.items():
+                if len(positions) == 1:
+                    piece = (head, keys[positions[0]])
+                else:
+                    piece = (head, *[keys[p] for p in positions])
+                added.append(_Piece(piece, place, positions))
+            pieces = list(range(start, len(added)))
+            self._outcomes.extend([None] * len(pieces))
+            self._todo.extend(pieces)
             self._plans.append(("sum" if name in _SUMMED else "mget", pieces, len(keys)))
         elif name == b"MSET":
             pieces = [
@@ -228,30 +240,43 @@ class Dispatch:
         if not self._todo:
             return []
         by_node: dict[Node, list[int]] = {}
-        router = self._router
+        node_of = self._router.node
+        write = self._write
+        all_pieces = self._pieces
         for index in self._todo:
-            piece = self._pieces[index]
+            piece = all_pieces[index]
             if piece.asking is not None:
                 node = piece.asking
             elif piece.group is None:
-                node = self._pinned or router.default_node(self._write)
+                node = self._pinned or self._router.default_node(write)
             else:
-                node = router.node(piece.group, self._write)
-            by_node.setdefault(node, []).append(index)
+                node = node_of(piece.group, write)
+            batch = by_node.get(node)
+            if batch is None:
+                by_node[node] = [index]
+            else:
+                batch.append(index)
         self._todo = []
         return list(by_node.items())
 
     def payload(self, pieces: list[int]) -> tuple[bytes, int]:
         """The bytes of a batch and how many replies it will get."""
         parts = []
-        count = 0
+        count = len(pieces)
+        all_pieces = self._pieces
         for index in pieces:
-            piece = self._pieces[index]
+            piece = all_pieces[index]
             if piece.asking is not None:
                 parts.append(b"*1\r\n$6\r\nASKING\r\n")
                 count += 1
-            parts.append(encode_command(piece.command))
-            count += 1
+            command = piece.command
+            if pack_in_c is not None and type(command) is tuple:
+                try:
+                    parts.append(pack_in_c(command))  # hiredis directly, one frame less
+                    continue
+                except TypeError:
+                    pass  # encode_command names the argument it cannot send
+            parts.append(encode_command(command))
         return b"".join(parts), count
 
     def feed(self, pieces: list[int], replies: list[Any]) -> None:
@@ -329,7 +354,11 @@ class Dispatch:
                 replies.append(extra)
                 continue
             parts = [outcomes[index] for index in pieces]
-            error = next((part for part in parts if isinstance(part, Exception)), None)
+            error = None
+            for part in parts:
+                if isinstance(part, Exception):
+                    error = part
+                    break
             if error is not None:
                 replies.append(error)
             elif how == "sum":
@@ -338,9 +367,13 @@ class Dispatch:
                 replies.append(parts[0])
             else:  # mget: each piece's values back in their keys' places
                 values: list[Any] = [None] * extra
+                all_pieces = self._pieces
                 for index, part in zip(pieces, parts, strict=True):
-                    positions = self._pieces[index].positions or []
-                    for position, value in zip(positions, part, strict=True):
-                        values[position] = value
+                    positions = all_pieces[index].positions or []
+                    if len(positions) == 1:
+                        (values[positions[0]],) = part  # exactly one value, or ValueError
+                    else:
+                        for position, value in zip(positions, part, strict=True):
+                            values[position] = value
                 replies.append(values)
         return replies

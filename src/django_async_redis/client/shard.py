@@ -90,8 +90,9 @@ class ShardClient(RoutedClient):
 
     # the Router protocol -------------------------------------------------------
 
-    def group(self, key: bytes) -> Hashable:
-        return self._ring.index(key.decode(errors="surrogateescape"))
+    def groups(self, keys: list[bytes]) -> list[int]:
+        index = self._ring.index
+        return [index(key.decode(errors="surrogateescape")) for key in keys]
 
     def node(self, group: Hashable, write: bool) -> Node:
         assert isinstance(group, int)

@@ -16,6 +16,7 @@ import random
 import threading
 import time
 import weakref
+from binascii import crc_hqx
 from collections.abc import Hashable
 from typing import Any
 
@@ -40,7 +41,7 @@ class SlotMap:
 
     def __init__(self, template: Node, read_from_replicas: bool) -> None:
         self._template = template
-        self._read_from_replicas = read_from_replicas
+        self.read_from_replicas = read_from_replicas
         self.primaries: list[Node] = []
         self.replicas: list[list[Node]] = []
         self.owner: list[int] = [-1] * SLOTS
@@ -91,7 +92,7 @@ class SlotMap:
         shard = self.owner[slot]
         if shard < 0:
             raise redis_errors.ClusterDownError(f"No node serves slot {slot} (CLUSTERDOWN)")
-        if write or not self._read_from_replicas:
+        if write or not self.read_from_replicas:
             return self.primaries[shard]
         replicas = self.replicas[shard]
         return random.choice(replicas) if replicas else self.primaries[shard]
@@ -183,3 +184,13 @@ def cluster_state(seeds: tuple[Node, ...], read_from_replicas: bool) -> ClusterS
 def slot_of(key: bytes) -> int:
     """The cluster slot of a key, hash tags honoured (redis-py's CRC16)."""
     return key_slot(key)
+
+
+def slots_of(keys: list[bytes]) -> list[int]:
+    """The cluster slot of each key, for a multi-key command's plan.
+
+    A key without ``{`` has no hash tag: its slot is the CRC16 (the C one of
+    binascii, which redis-py's key_slot calls too) of the whole key, without a
+    Python call per key; keys that may carry a tag go through redis-py's key_slot.
+    """
+    return [crc_hqx(key, 0) % SLOTS if b"{" not in key else key_slot(key) for key in keys]
