@@ -50,11 +50,19 @@ class _Unfreezable(Exception):
     pass
 
 
+# Settings values are mostly these: frozen without the ABC checks below (an
+# isinstance against Mapping goes through abc's __instancecheck__, slow).
+_ATOMS = frozenset({str, int, float, bool, bytes, type(None)})
+
+
 def _frozen(value: Any) -> Hashable:
-    if isinstance(value, Mapping):
-        # Sorted by repr: keys are strings in practice, but need not compare.
-        items = sorted(((_frozen(k), _frozen(v)) for k, v in value.items()), key=repr)
-        return ("mapping", tuple(items))
+    kind = type(value)
+    if kind in _ATOMS:
+        return (kind, value)
+    if kind is dict or isinstance(value, Mapping):
+        # A frozenset of the pairs: equal whatever the order, and no sorting
+        # (keys need not even compare).
+        return ("mapping", frozenset((_frozen(k), _frozen(v)) for k, v in value.items()))
     if isinstance(value, (list, tuple)):
         return (type(value).__name__, tuple(_frozen(item) for item in value))
     if isinstance(value, (set, frozenset)):
