@@ -56,6 +56,8 @@ KNOWN_OPTIONS = frozenset(
         "COMPRESS_MIN_LENGTH",
         "COMPRESS_LEVEL",
         "ASYNC_CONNECTIONS",
+        # Threads sharing this many connections per node (transport/shared.py); 0: off.
+        "SYNC_CONNECTIONS",
         # Counters and tracing spans (metrics.py), off by default.
         "METRICS",
         "TRACING",
@@ -152,6 +154,9 @@ class CacheConfig:
     async_connections: int
     scan_itersize: int
     reverse_key_function: str | None
+    # SYNC_CONNECTIONS: connections per node the sync path's threads share (0: each
+    # call borrows a connection of its own).
+    sync_connections: int = 0
     # LOCATION's entries exactly as written (ShardClient's ring is named by them).
     locations: tuple[str, ...] = field(default=(), repr=False)
     # Sentinel: the sentinels to ask for the service's primary and replicas.
@@ -167,6 +172,21 @@ class CacheConfig:
     @property
     def replicas(self) -> tuple[Node, ...]:
         return self.nodes[1:]
+
+
+def _sync_connections(value: Any, pool_kwargs: Mapping[str, Any]) -> int:
+    """SYNC_CONNECTIONS: 0 (off) or how many connections per node the threads share."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ImproperlyConfigured(
+            f"OPTIONS 'SYNC_CONNECTIONS' must be 0 (off) or a positive integer, not {value!r}"
+        )
+    most = pool_kwargs.get("max_connections", DEFAULT_MAX_CONNECTIONS)
+    if isinstance(most, int) and value > most:
+        raise ImproperlyConfigured(
+            f"OPTIONS 'SYNC_CONNECTIONS' ({value}) is more than "
+            f"CONNECTION_POOL_KWARGS['max_connections'] ({most}) allows"
+        )
+    return value
 
 
 def parse_config(location: Any, params: Mapping[str, Any]) -> CacheConfig:
@@ -257,6 +277,7 @@ def parse_config(location: Any, params: Mapping[str, Any]) -> CacheConfig:
             "ASYNC_CONNECTIONS", options.get("ASYNC_CONNECTIONS", DEFAULT_ASYNC_CONNECTIONS)
         ),
         scan_itersize=_positive_int("SCAN_ITERSIZE", itersize),
+        sync_connections=_sync_connections(options.get("SYNC_CONNECTIONS", 0), pool_kwargs),
         reverse_key_function=reverse_key,
         locations=locations,
         sentinels=sentinels,

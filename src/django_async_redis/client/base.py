@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     import redis
     import redis.asyncio
 
+    from ..transport.sync import SyncPool
+
 T = TypeVar("T")
 
 # A procedure yields (step, node) and is sent the step's result.
@@ -65,6 +67,7 @@ class BaseClient:
     def __init__(self, config: CacheConfig) -> None:
         self.config = config
         self._max_connections = config.max_connections
+        self._sync_connections = config.sync_connections
         self._async_connections = config.async_connections
 
     # routing: what subclasses provide ---------------------------------------
@@ -169,12 +172,16 @@ class BaseClient:
 
     # connection lifetime -------------------------------------------------------
 
-    def close(self) -> None:
-        """Close this process's idle sync connections to our nodes."""
+    def sync_pool(self, node: Node) -> SyncPool:
+        """The process's sync pool for ``node``, shaped by this cache's options."""
         from ..transport.registry import sync_pool
 
+        return sync_pool(node, self._max_connections, self._sync_connections)
+
+    def close(self) -> None:
+        """Close this process's idle sync connections to our nodes."""
         for node in self.nodes:
-            sync_pool(node, self._max_connections).disconnect()
+            self.sync_pool(node).disconnect()
 
     async def aclose(self) -> None:
         """Close the running loop's connections to our nodes."""

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ..config import CacheConfig, Node
 from ..ops import Step
 from ..transport.aio import AsyncPool
-from ..transport.registry import async_pool, loop_resources, sync_pool
+from ..transport.registry import async_pool, loop_resources
 from ..transport.resp import encode_command, encode_commands, pack_in_c
 from .base import BaseClient
 
@@ -105,7 +105,7 @@ class DefaultClient(BaseClient):
 
     def _round_trip(self, step: Step[Any], node: Node | None) -> list[Any]:
         commands = step.commands
-        pool = sync_pool(node or self.node_for(step.write), self._max_connections)
+        pool = self.sync_pool(node or self.node_for(step.write))
         return pool.execute(payload(commands), len(commands))
 
     def _submit(self, step: Step[Any], node: Node | None) -> Awaitable[list[Any]]:

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..config import Node
 from ..ops import Step
-from ..transport.registry import async_pool, sync_pool
+from ..transport.registry import async_pool
 from ..transport.resp import ReplyError, Unreachable
 from .base import BaseClient
 from .default import payload, submit_when_connected
@@ -67,14 +67,12 @@ class RoutedClient(BaseClient):
 
     def _round_trip(self, step: Step[Any], node: Node | None) -> list[Any]:
         if node is not None and self._direct(step, node):
-            pool = sync_pool(node, self._max_connections)
+            pool = self.sync_pool(node)
             return pool.execute(payload(step.commands), len(step.commands))
         target = self._single_target(step, node)
         if target is not None:
             try:
-                replies = sync_pool(target, self._max_connections).execute(
-                    payload(step.commands), 1
-                )
+                replies = self.sync_pool(target).execute(payload(step.commands), 1)
             except Unreachable:
                 pass  # the full dispatch below reloads the routing and retries
             except Exception:
@@ -100,7 +98,7 @@ class RoutedClient(BaseClient):
                 sent = []
                 for target, pieces in batches:
                     data, count = dispatch.payload(pieces)
-                    pool = sync_pool(target, self._max_connections)
+                    pool = self.sync_pool(target)
                     try:
                         sent.append((pool, pool.start(data), pieces, count))
                     except Exception as refused:

@@ -28,7 +28,7 @@ from redis import exceptions as redis_errors
 
 from ..config import CacheConfig, Node, redacted
 from ..ops import Step
-from ..transport.registry import close_async_pools, loop_resources, sync_pool
+from ..transport.registry import close_async_pools, loop_resources
 from ..transport.resp import Unreachable
 from .base import BaseClient, Procedure, arun_procedure, run_procedure
 from .default import DefaultClient, redis_py_kwargs, shared_raw_client
@@ -223,7 +223,7 @@ class SentinelClient(DefaultClient):
         finally:
             state.lock.release()
         if replaced is not None:
-            sync_pool(replaced, self._max_connections).disconnect()
+            self.sync_pool(replaced).disconnect()
 
     async def _adiscover(self) -> None:
         """Ask the sentinels once per loop, however many tasks need the answer."""
@@ -249,7 +249,7 @@ class SentinelClient(DefaultClient):
                 future.set_result(None)
             state.loading.pop(loop, None)
         if replaced is not None:
-            sync_pool(replaced, self._max_connections).disconnect()
+            self.sync_pool(replaced).disconnect()
             await close_async_pools([replaced])
 
     def _forget_primary(self, error: Exception, attempt: int) -> bool:

@@ -22,19 +22,22 @@ from ..config import Node
 from .aio import AsyncPool
 from .sync import SyncPool
 
-_sync_pools: dict[tuple[Node, int], SyncPool] = {}
+_sync_pools: dict[tuple[Node, int, int], SyncPool] = {}
 _sync_lock = threading.Lock()
 
 
-def sync_pool(node: Node, max_connections: int) -> SyncPool:
-    """The process-wide pool for ``node`` (created on first use)."""
-    key = (node, max_connections)
+def sync_pool(node: Node, max_connections: int, shared: int = 0) -> SyncPool:
+    """The process-wide pool for ``node`` (created on first use).
+
+    ``shared``: SYNC_CONNECTIONS, the connections its threads share (0: none).
+    """
+    key = (node, max_connections, shared)
     pool = _sync_pools.get(key)
     if pool is None:
         with _sync_lock:
             pool = _sync_pools.get(key)
             if pool is None:
-                pool = _sync_pools[key] = SyncPool(node, max_connections)
+                pool = _sync_pools[key] = SyncPool(node, max_connections, shared)
     return pool
 
 

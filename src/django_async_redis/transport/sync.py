@@ -8,6 +8,7 @@ the reply list: this is where redis-py spends the microseconds we save.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import select
 import socket
@@ -31,6 +32,7 @@ from .resp import (
     new_reader,
     resp2_shape,
 )
+from .shared import Lane
 
 _RECV_SIZE = 65536
 # SO_RCVTIMEO/SO_SNDTIMEO take a struct timeval ("ll") on Linux; see _time_out_in_the_kernel.
@@ -205,17 +207,28 @@ class SyncPool:
     be out of step with the server.
     """
 
-    def __init__(self, node: Node, max_connections: int) -> None:
+    def __init__(self, node: Node, max_connections: int, shared: int = 0) -> None:
         self.node = node
         self.breaker = breaker_for(node)
         self.max_connections = max_connections
         self._idle: list[SyncConnection] = []
         self._open = 0
         self._freed = threading.Condition(threading.Lock())
+        # SYNC_CONNECTIONS: the connections every thread's round trips share
+        # (transport/shared.py); none, and each call borrows one of its own.
+        self._lanes = [Lane(self) for _ in range(shared)]
+        self._turns = itertools.count()
         _live_pools.add(self)
 
     def execute(self, payload: bytes, reply_count: int) -> list[Any]:
-        """One round trip on a borrowed connection."""
+        """One round trip: on a shared lane, or on a borrowed connection."""
+        lanes = self._lanes
+        if lanes:
+            breaker = self.breaker
+            if breaker.open_until:
+                breaker.admit()  # raises CircuitOpen unless this call is the trial
+            lane = lanes[0] if len(lanes) == 1 else lanes[next(self._turns) % len(lanes)]
+            return lane.execute(payload, reply_count)
         return self.finish(self.start(payload), reply_count)
 
     def start(self, payload: bytes) -> SyncConnection:
@@ -269,6 +282,23 @@ class SyncPool:
         if isinstance(error, _NODE_FAILURES):
             self.breaker.failure(error)
 
+    # what a shared lane (transport/shared.py) asks of its pool
+    drop = _drop
+
+    def open_counted(self) -> SyncConnection:
+        """A new connection, counted against max_connections and the breaker."""
+        return self._connect_counted()
+
+    def discard(self, connection: SyncConnection) -> None:
+        """Close a connection that did not fail (its server hung up while it was idle)."""
+        connection.close()
+        self._forget_one()
+
+    def answered(self) -> None:
+        """The node answered a round trip: close the breaker."""
+        if self.breaker.failures:
+            self.breaker.success()
+
     def _connect_counted(self) -> SyncConnection:
         try:
             return self._new_connection()
@@ -318,6 +348,8 @@ class SyncPool:
             self._freed.notify_all()
         for connection in idle:
             connection.close()
+        for lane in self._lanes:
+            lane.close()
 
     def _after_fork(self) -> None:
         # The child inherited the parent's sockets: closing our copies of the
@@ -327,6 +359,8 @@ class SyncPool:
             connection.close()
         self._open = 0
         self._freed = threading.Condition(threading.Lock())
+        for lane in self._lanes:
+            lane.forget_after_fork()
 
 
 _live_pools: weakref.WeakSet[SyncPool] = weakref.WeakSet()
