@@ -47,7 +47,13 @@ settings.configure(
     SESSION_ENGINE=(
         "django_async_redis.sessions" if OURS else "django.contrib.sessions.backends.cache"
     ),
-    LOGGING_CONFIG=None,
+    # A view's exception as one stderr line per frame: the runner reports the last.
+    LOGGING={
+        "version": 1,
+        "disable_existing_loggers": False,
+        "handlers": {"stderr": {"class": "logging.StreamHandler"}},
+        "loggers": {"django.request": {"handlers": ["stderr"], "level": "ERROR"}},
+    },
 )
 
 import django  # noqa: E402
