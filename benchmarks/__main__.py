@@ -120,7 +120,7 @@ def main(argv: list[str]) -> int:
         print()
         print(cluster.table(found))
         print()
-        print(f"JSON: {cluster.save_json(found).relative_to(http_load.REPO)}")
+        print(f"JSON: {cluster.save_json(found).relative_to(report.REPO)}")
         print(f"cluster run took {time.time() - started:.0f} s")
     if args.http or args.http_only:
         http(args, plan.only)
@@ -158,10 +158,10 @@ def single(plan: runner.Plan, args: argparse.Namespace) -> None:
     print()
     print(targets.text(data["targets"]))
     print()
-    print(f"JSON: {report.save_json(data).relative_to(http_load.REPO)}")
+    print(f"JSON: {report.save_json(data).relative_to(report.REPO)}")
     if not args.no_chart:
         try:
-            print(f"chart: {report.chart(data).relative_to(http_load.REPO)}")
+            print(f"chart: {report.chart(data).relative_to(report.REPO)}")
         except ImportError as exc:
             print(f"chart: not drawn ({exc}; matplotlib comes with the bench extra)")
     print(f"took {data['meta']['seconds']:.0f} s")

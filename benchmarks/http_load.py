@@ -366,10 +366,13 @@ def run(plan: HttpPlan) -> dict:
             "load_average_at_start": os.getloadavg()[0],
         },
         "contenders": {
-            b.name: {"label": LABELS.get(b.name, b.label), "path": b.path,
-                     "wsgi_path": SYNC_PATHS.get(b.name, b.path)}
+            b.name: {
+                "label": LABELS.get(b.name, b.label),
+                "path": b.path,
+                "wsgi_path": SYNC_PATHS.get(b.name, b.path),
+            }
             for b in backends
-        },  # fmt: skip
+        },
         "cells": [],
     }
     try:

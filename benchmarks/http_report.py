@@ -102,17 +102,20 @@ def table(data: dict) -> str:
     head = [
         f"HTTP load test: {meta['date']}, {meta['cpus']} CPUs, Python {meta['python']}, "
         f"{meta['server']} on loopback, {meta['plan']['rounds']} round(s) of wrk "
-        f"-d{meta['plan']['seconds']}s per cell; load average {meta['load_average_at_start']:.2f} "
-        f"before, {meta.get('load_average_at_end', 0):.2f} after; took {meta.get('seconds', 0):.0f} s",
+        f"-d{meta['plan']['seconds']}s per cell; load average "
+        f"{meta['load_average_at_start']:.2f} before, {meta.get('load_average_at_end', 0):.2f} "
+        f"after; took {meta.get('seconds', 0):.0f} s",
         "versions: " + ", ".join(f"{k} {val}" for k, val in v.items() if val),
         "",
-        "| server | loop | conns | view | contender | req/s | [min–max] | p50 ms | p99 ms "
+        "| server | loop | conns | view | contender | req/s | [min-max] | p50 ms | p99 ms "
         "| Redis conns/process | ours is (req/s) |",
         "| --- | --- | ---: | --- | --- | ---: | --- | ---: | ---: | ---: | --- |",
     ]
     lines = []
     for r in rows(data):
-        ratio_text = "—" if r["contender"] == "ours" else (_span(r["ratio"]) if r.get("ratio") else "n/a")
+        ratio_text = (
+            "—" if r["contender"] == "ours" else (_span(r["ratio"]) if r.get("ratio") else "n/a")
+        )
         cells = [r["server"], r["loop"], str(r["connections"]), r["view"], r["label"]]
         if "missing" in r:
             cells += [f"n/a: {r['missing'][:120]}", "", "", "", str(r["max_conns"]), ratio_text]

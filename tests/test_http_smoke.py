@@ -28,6 +28,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -130,37 +131,40 @@ def site(request: pytest.FixtureRequest, redis_server: servers.Server) -> Iterat
         "BENCH_CACHE": json.dumps(cache),
         "BENCH_OURS": "1",
     }
-    log = tempfile.TemporaryFile(mode="w+")
-    process = subprocess.Popen(
-        _command(name, port), cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=log
-    )
-    try:
-        site = Site(port)
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if process.poll() is not None:
-                log.seek(0)
-                raise AssertionError(f"{name} exited {process.returncode}: {log.read()}")
-            try:
-                status, body = site.get("setup")
-                break
-            except OSError:
-                assert time.monotonic() < deadline, f"{name} did not answer"
-                time.sleep(0.1)
-        assert status == 200, body
-        site.cookie = body.strip()
-        yield site
-    finally:
-        process.terminate()
+    with tempfile.TemporaryFile(mode="w+") as log:
+        process = subprocess.Popen(
+            _command(name, port), cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=log
+        )
         try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.seek(0)
-        text = log.read()
-        log.close()
+            yield _started(name, Site(port), process, log)
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            log.seek(0)
+            text = log.read()
         assert "Traceback" not in text, text
+
+
+def _started(name: str, site: Site, process: subprocess.Popen[bytes], log: IO[str]) -> Site:
+    """``site`` once it answers, with the session /setup/ made."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        if process.poll() is not None:
+            log.seek(0)
+            raise AssertionError(f"{name} exited {process.returncode}: {log.read()}")
+        try:
+            status, body = site.get("setup")
+            break
+        except OSError:
+            assert time.monotonic() < deadline, f"{name} did not answer"
+            time.sleep(0.1)
+    assert status == 200, body
+    site.cookie = body.strip()
+    return site
 
 
 def test_every_view_answers_with_its_content(site: Site) -> None:
