@@ -41,7 +41,7 @@ Options:
   --http-only       the HTTP load test alone
   --http-servers S  its server configurations only (uvicorn, granian,
                     gunicorn-sync, gunicorn-gthread, or uvicorn/uvloop, ...)
-  --http-seconds N  wrk -d per cell (default 2; --quick: 1)
+  --http-seconds N  wrk -d per cell (default 3; --quick: 1)
 """
 
 from __future__ import annotations
