@@ -142,6 +142,8 @@ def http(args: argparse.Namespace, only: set[str]) -> None:
     print()
     print(http_report.table(data))
     print()
+    print(http_report.summary(data))
+    print()
     print(http_report.targets_text(data["targets"]))
     print()
     print(f"JSON: {http_load.save_json(data).relative_to(http_load.REPO)}")

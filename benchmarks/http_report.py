@@ -11,7 +11,9 @@ round.
 from __future__ import annotations
 
 import statistics
+import sys
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 from benchmarks.http_load import ASYNC_VIEWS, PEERS
@@ -132,6 +134,33 @@ def table(data: dict) -> str:
     return "\n".join(head + lines)
 
 
+def summary(data: dict) -> str:
+    """One line per (server, loop, connections, view): ours' req/s and Redis
+    connections, and the median ratio to each peer (the floor last)."""
+    names = [n for n in (*PEERS, "locmem") if n in data["contenders"]]
+    head = [
+        "| server | loop | conns | view | ours req/s | ours Redis conns | "
+        + " | ".join(f"vs {data['contenders'][n]['label'].split(' (')[0]}" for n in names)
+        + " |",
+        "| --- | --- | ---: | --- | ---: | ---: | " + " | ".join("---:" for _ in names) + " |",
+    ]
+    lines = []
+    for r in rows(data):
+        if r["contender"] != "ours":
+            continue
+        key = (f"{r['server']}/{r['loop']}" if r["loop"] != "-" else r["server"],
+               r["connections"], r["view"])  # fmt: skip
+        ours = "n/a" if "missing" in r else f"{r['rps']:,.0f}"
+        ratios = []
+        for name in names:
+            found = ratio(data, (*key, name), name)
+            ratios.append(f"{found['median']:.2f}x" if found else "n/a")
+        cells = [r["server"], r["loop"], str(r["connections"]), r["view"], ours,
+                 str(r["max_conns"]), *ratios]  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(head + lines)
+
+
 def _judge(data: dict, configs: list[str], conns: tuple[int, ...] | None, views: tuple[str, ...],
            limit_conns: bool) -> tuple[bool | None, str]:  # fmt: skip
     """Ours ahead of every peer measured (median ratio > 1) in every cell of
@@ -151,9 +180,13 @@ def _judge(data: dict, configs: list[str], conns: tuple[int, ...] | None, views:
                 parts.append(f"{where}: ours {_why_not(group)[:80]}")
                 continue
             worst: tuple[str, dict] | None = None
+            absent = []  # peers with no figure here: failed, unavailable
             for peer in PEERS:
                 r = ratio(data, (cfg, c, view, peer), peer)
-                if r is not None and (worst is None or r["median"] < worst[1]["median"]):
+                if r is None:
+                    if (peer_cells := cells.get((cfg, c, view, peer))) is not None:
+                        absent.append(f"{peer} {_why_not(peer_cells).split(':')[0]}")
+                elif worst is None or r["median"] < worst[1]["median"]:
                     worst = (peer, r)
             held = max(x.get("redis_conns_per_process", 0) for x in group)
             if worst is None:
@@ -164,6 +197,8 @@ def _judge(data: dict, configs: list[str], conns: tuple[int, ...] | None, views:
             ok = ok and ahead and fits
             mark = "" if ahead and fits else " <-"
             extra = f", {held} conns" if limit_conns else ""
+            if absent:
+                extra += f" ({', '.join(absent)})"
             parts.append(f"{where}: worst {worst[0]} {_span(worst[1])}{extra}{mark}")
     if not parts:
         return None, "not run"
@@ -187,3 +222,22 @@ def targets(data: dict) -> list[dict]:
 
 def targets_text(found: list[dict]) -> str:
     return "\n".join(f"{t['status']:<4}  {t['target']}: {t['detail']}" for t in found)
+
+
+def main(argv: list[str]) -> int:
+    """``python -m benchmarks.http_report [JSON]``: the report of a saved run again."""
+    import json
+
+    from benchmarks.http_load import JSON_PATH
+
+    data = json.loads(Path(argv[0] if argv else JSON_PATH).read_text())
+    print(table(data))
+    print()
+    print(summary(data))
+    print()
+    print(targets_text(targets(data)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
