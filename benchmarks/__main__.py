@@ -32,6 +32,16 @@ Options:
                     also picks its contenders (ours, redis-py, django-valkey,
                     vcache, ours-single)
   --cluster-only    the Redis Cluster run alone
+  --http            after the single-server run, the HTTP load test
+                    (benchmarks/http_load.py: wrk against benchmarks/e2e_site.py
+                    under uvicorn, granian and gunicorn; 3 rounds unless --reps;
+                    --quick makes it one short round); --only also picks its
+                    contenders (ours, vcache, django-valkey, cachex,
+                    django-redis, django, locmem)
+  --http-only       the HTTP load test alone
+  --http-servers S  its server configurations only (uvicorn, granian,
+                    gunicorn-sync, gunicorn-gthread, or uvicorn/uvloop, ...)
+  --http-seconds N  wrk -d per cell (default 3; --quick: 1)
 """
 
 from __future__ import annotations
@@ -63,6 +73,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--wait-idle", type=float, default=0.0, metavar="S")
     parser.add_argument("--cluster", action="store_true")
     parser.add_argument("--cluster-only", action="store_true")
+    parser.add_argument("--http", action="store_true")
+    parser.add_argument("--http-only", action="store_true")
+    parser.add_argument("--http-servers", default="")
+    parser.add_argument("--http-seconds", type=int)
     parser.add_argument("--loops", default=",".join(LOOPS))
     parser.add_argument("--baseline", metavar="REF")
     parser.add_argument("--instructions", action="append", default=[], metavar="F")
@@ -96,7 +110,7 @@ def main(argv: list[str]) -> int:
 
     if args.wait_idle:
         runner.wait_idle(args.wait_idle)
-    if not args.cluster_only:
+    if not (args.cluster_only or args.http_only):
         single(plan, args)
     if args.cluster or args.cluster_only:
         from benchmarks import cluster
@@ -108,7 +122,31 @@ def main(argv: list[str]) -> int:
         print()
         print(f"JSON: {cluster.save_json(found).relative_to(report.REPO)}")
         print(f"cluster run took {time.time() - started:.0f} s")
+    if args.http or args.http_only:
+        http(args, plan.only)
     return 0
+
+
+def http(args: argparse.Namespace, only: set[str]) -> None:
+    from benchmarks import http_load, http_report
+
+    plan = http_load.HttpPlan.quick() if args.quick else http_load.HttpPlan()
+    if args.reps:
+        plan.rounds = args.reps
+    if args.http_seconds:
+        plan.seconds = args.http_seconds
+    chosen = {x for x in args.http_servers.split(",") if x}
+    plan = http_load.with_only(plan, only, chosen)
+    data = http_load.run(plan)
+    data["targets"] = http_report.targets(data)
+    print()
+    print(http_report.table(data))
+    print()
+    print(http_report.summary(data))
+    print()
+    print(http_report.targets_text(data["targets"]))
+    print()
+    print(f"JSON: {http_load.save_json(data).relative_to(http_load.REPO)}")
 
 
 def single(plan: runner.Plan, args: argparse.Namespace) -> None:

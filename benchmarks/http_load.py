@@ -1,0 +1,451 @@
+"""The HTTP load test: Debian's ``wrk`` against ``benchmarks/e2e_site.py``.
+
+``python3 -m benchmarks --http-only`` runs it (``--quick`` for a smoke size).
+Each *cell* is one (server, loop, view, connections, contender): one ``wrk
+-t1 -cN -dS --latency`` run, with the session's cookie, while a thread
+counts the Redis connections each process of the server holds (its sockets
+whose peer is the Redis server's port, read with psutil).
+
+The servers, one worker process each:
+
+* uvicorn (httptools) and granian (``--interface asginl``: Django's ASGI
+  handler speaks no lifespan), each on asyncio's loop and on uvloop's: the
+  async views ``/page/``, ``/cached/`` and ``/session/``;
+* gunicorn with sync workers, and with gthread workers of 4 threads: the sync
+  view ``/page-sync/``.
+
+Rounds: in each round every server configuration runs every contender, a
+different contender first each round; a contender's server is started, its
+values and session are written (``/setup/``), it is warmed up, all its cells
+run, and it is stopped. Figures are medians over the rounds with their
+spread; ratios (``http_report.py``) are taken within a round.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from benchmarks import loadgen
+from benchmarks import server as servers
+from benchmarks.backends import BY_NAME, Backend
+
+REPO = Path(__file__).resolve().parent.parent
+JSON_PATH = REPO / "benchmarks" / "results" / "http-latest.json"
+BIN = Path(sys.executable).parent
+
+# The contenders, in table order. django-valkey's async backend has no sync
+# API: the WSGI rows run its sync backend (same package, same pool design).
+CACHEX = Backend(
+    "cachex",
+    "django-cachex",
+    "django",
+    "django_cachex.cache.RedisCache",
+    "django-cachex",
+    async_note="native async over redis.asyncio",
+    micro=False,
+    burst=False,
+)
+CONTENDERS: list[Backend] = [
+    BY_NAME["ours"],
+    BY_NAME["vcache"],
+    BY_NAME["django-valkey"],
+    CACHEX,
+    BY_NAME["django-redis"],
+    BY_NAME["django"],
+    BY_NAME["locmem"],
+]
+SYNC_PATHS = {"django-valkey": "django_valkey.cache.ValkeyCache"}
+LABELS = {"django-valkey": "django-valkey", "locmem": "LocMemCache (no Redis: the floor)"}
+PEERS = ("vcache", "django-valkey", "cachex", "django-redis", "django")
+ASYNC_VIEWS = ("page", "cached", "session")
+SYNC_VIEWS = ("page-sync",)
+
+
+@dataclass(frozen=True)
+class Config:
+    """One way of serving the site."""
+
+    server: str  # uvicorn, granian, gunicorn-sync, gunicorn-gthread
+    loop: str  # asyncio, uvloop; "-" for the WSGI servers
+
+    @property
+    def name(self) -> str:
+        return self.server if self.loop == "-" else f"{self.server}/{self.loop}"
+
+    @property
+    def wsgi(self) -> bool:
+        return self.server.startswith("gunicorn")
+
+    def command(self, port: int) -> list[str]:
+        if self.server == "uvicorn":
+            return [
+                sys.executable, "-m", "uvicorn", "benchmarks.e2e_site:application",
+                "--host", "127.0.0.1", "--port", str(port), "--loop", self.loop,
+                "--http", "httptools", "--no-access-log", "--log-level", "warning",
+                "--lifespan", "off", "--workers", "1",
+            ]  # fmt: skip
+        if self.server == "granian":
+            return [
+                str(BIN / "granian"), "--interface", "asginl", "--host", "127.0.0.1",
+                "--port", str(port), "--loop", self.loop, "--workers", "1",
+                "--no-ws", "--log-level", "warning", "--no-access-log",
+                "benchmarks.e2e_site:application",
+            ]  # fmt: skip
+        kind = self.server.partition("-")[2]
+        threads = ["--threads", "4"] if kind == "gthread" else []
+        return [
+            str(BIN / "gunicorn"), "--workers", "1", "--worker-class", kind, *threads,
+            "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
+            "benchmarks.e2e_site:wsgi_application",
+        ]  # fmt: skip
+
+
+CONFIGS = [
+    Config("uvicorn", "asyncio"),
+    Config("uvicorn", "uvloop"),
+    Config("granian", "asyncio"),
+    Config("granian", "uvloop"),
+    Config("gunicorn-sync", "-"),
+    Config("gunicorn-gthread", "-"),
+]
+
+
+@dataclass
+class HttpPlan:
+    rounds: int = 3
+    # wrk -d per cell: at 300 connections a request may take a second, and
+    # wrk counts only the requests answered within -d (shorter cells quantize).
+    seconds: int = 3
+    warmup: float = 1.0  # wrk against /page/ after each start
+    connections: tuple[int, ...] = (1, 100, 300)
+    wsgi_connections: tuple[int, ...] = (100,)
+    # The 1-connection cell (a latency figure) runs on these configurations
+    # and views only: it costs as much as the others and says the least.
+    single: tuple[str, ...] = ("uvicorn/asyncio",)
+    single_views: tuple[str, ...] = ("page",)
+    configs: list[Config] = field(default_factory=lambda: list(CONFIGS))
+    only: set[str] = field(default_factory=set)
+
+    @classmethod
+    def quick(cls) -> HttpPlan:
+        return cls(rounds=1, seconds=1, warmup=0.5)
+
+    def cells(self, config: Config) -> list[tuple[str, int]]:
+        views = SYNC_VIEWS if config.wsgi else ASYNC_VIEWS
+        conns = self.wsgi_connections if config.wsgi else self.connections
+        return [
+            (view, c)
+            for view in views
+            for c in conns
+            if c != 1 or config.wsgi or (config.name in self.single and view in self.single_views)
+        ]
+
+
+def contenders(plan: HttpPlan) -> list[Backend]:
+    return [b for b in CONTENDERS if not plan.only or b.name in plan.only]
+
+
+def log(message: str) -> None:
+    print(f"[http] {message}", file=sys.stderr, flush=True)
+
+
+class ConnectionCounter(threading.Thread):
+    """The most Redis connections any one process of the server held (the
+    server and its workers; psutil reads each one's TCP sockets)."""
+
+    def __init__(self, pid: int, redis_port: int, interval: float = 0.2) -> None:
+        super().__init__(daemon=True)
+        import psutil
+
+        self.psutil = psutil
+        self.root = psutil.Process(pid)
+        self.redis_port = redis_port
+        self.interval = interval
+        self.stop_event = threading.Event()
+        self.per_process = 0
+        self.workers = 0  # processes seen holding one at least
+
+    def sample(self) -> None:
+        psutil = self.psutil
+        try:
+            procs = [self.root, *self.root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return
+        holding = 0
+        for proc in procs:
+            try:
+                sockets = proc.net_connections(kind="tcp")
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+            mine = sum(
+                1
+                for s in sockets
+                if s.raddr and s.raddr.port == self.redis_port and s.status == "ESTABLISHED"
+            )
+            self.per_process = max(self.per_process, mine)
+            holding += mine > 0
+        self.workers = max(self.workers, holding)
+
+    def run(self) -> None:
+        while not self.stop_event.wait(self.interval):
+            self.sample()
+
+    def __enter__(self) -> ConnectionCounter:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop_event.set()
+        self.join(5)
+        self.sample()  # the connections still open once the load stopped
+
+
+def wrk(url: str, connections: int, seconds: float, cookie: str) -> dict:
+    cmd = [
+        "wrk", "-t1", f"-c{connections}", f"-d{max(int(seconds), 1)}s", "--latency",
+        "--timeout", "30s", "-H", f"Cookie: sessionid={cookie}", url,
+    ]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 90)
+    result = loadgen.parse_wrk(done.stdout)
+    if non2xx := re.search(r"Non-2xx or 3xx responses:\s+(\d+)", done.stdout):
+        result["non_2xx"] = int(non2xx.group(1))
+    if sock := re.search(r"Socket errors: (.*)", done.stdout):
+        result["socket_errors"] = sock.group(1).strip()
+    if not result["requests"]:
+        result["failed"] = f"no request answered within wrk -d{max(int(seconds), 1)}s"
+    elif result["errors"] > 0.01 * (result["requests"] or 1):
+        kinds = ", ".join(
+            f"{what} {result[key]}" for key, what in (("non_2xx", "non-2xx"), ("socket_errors",
+            "socket errors:")) if key in result
+        )  # fmt: skip
+        result["failed"] = f"{result['errors']} of {result['requests']} requests failed ({kinds})"
+    return result
+
+
+class Site:
+    """One contender's site under one server configuration."""
+
+    def __init__(self, config: Config, backend: Backend, server: servers.Server) -> None:
+        self.config, self.backend = config, backend
+        self.port = servers.free_port()
+        settings = backend.cache_settings(server.url)
+        if config.wsgi and backend.name in SYNC_PATHS:
+            settings["BACKEND"] = SYNC_PATHS[backend.name]
+        env = {
+            **backend.environ(),
+            "BENCH_CACHE": json.dumps(settings),
+            "BENCH_OURS": "1" if backend.base == "ours" else "0",
+        }
+        self.errors = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed in stop())
+        self.proc = subprocess.Popen(
+            config.command(self.port),
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=self.errors,
+            start_new_session=True,  # stop() ends the server and its workers together
+        )
+        self.cookie = ""
+
+    def url(self, view: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{view}/"
+
+    def get(self, view: str, timeout: float = 10) -> tuple[int, str]:
+        request = urllib.request.Request(
+            self.url(view), headers={"Cookie": f"sessionid={self.cookie}"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode(errors="replace")
+
+    def setup(self, deadline: float = 30) -> None:
+        """Wait until the site answers; write its values and the session."""
+        view = "setup-sync" if self.config.wsgi else "setup"
+        until = time.monotonic() + deadline
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the server exited {self.proc.returncode}: {self.stderr()}")
+            try:
+                status, body = self.get(view)
+                break
+            except OSError as exc:
+                if time.monotonic() > until:
+                    raise RuntimeError(f"no answer from the site: {exc}") from None
+                time.sleep(0.1)
+        if status != 200:
+            raise RuntimeError(f"/{view}/ answered {status}: {body[:200]}")
+        self.cookie = body.strip()
+
+    def check(self, view: str) -> str | None:
+        """Why ``view`` does not answer as it should, or None."""
+        try:
+            status, body = self.get(view)
+        except OSError as exc:
+            return f"{type(exc).__name__}: {exc}"
+        if status != 200:
+            said = body[:160] if "<html" not in body else ""
+            return f"/{view}/ answered {status}: {said} {self.stderr()}"[:300]
+        return None
+
+    def stderr(self) -> str:
+        """The last exception the server logged (else its last line)."""
+        self.errors.seek(0)
+        lines = [x.strip() for x in self.errors.read().strip().splitlines() if x.strip()]
+        raised = [x for x in lines if re.match(r"[\w.]+(Error|Exception)\b", x)]
+        return (raised or lines or [""])[-1][:240]
+
+    def stop(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, 15)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, 9)
+            self.proc.wait()
+        self.errors.close()
+
+
+def run_site(
+    config: Config, backend: Backend, server: servers.Server, plan: HttpPlan
+) -> dict[tuple[str, int], dict]:
+    """Every cell of one contender under one configuration."""
+    cells = plan.cells(config)
+    site = Site(config, backend, server)
+    try:
+        try:
+            site.setup()
+        except (RuntimeError, OSError) as exc:
+            return {cell: {"unavailable": str(exc)[:300]} for cell in cells}
+        broken = {view: site.check(view) for view in dict.fromkeys(v for v, _ in cells)}
+        warm = next((v for v in ("page", "page-sync") if v in broken and not broken[v]), None)
+        if warm:
+            wrk(site.url(warm), 50, plan.warmup, site.cookie)
+        found = {}
+        for view, conns in cells:
+            if broken[view]:
+                found[(view, conns)] = {"unavailable": broken[view]}
+                continue
+            with ConnectionCounter(site.proc.pid, server.port) as counter:
+                try:
+                    result = wrk(site.url(view), conns, plan.seconds, site.cookie)
+                except (RuntimeError, subprocess.SubprocessError) as exc:
+                    result = {"unavailable": f"{type(exc).__name__}: {exc}"[:300]}
+            result["redis_conns_per_process"] = counter.per_process
+            result["processes_holding"] = counter.workers
+            if after := site.check(view):  # it broke under load
+                result.setdefault("failed", after)
+            found[(view, conns)] = result
+        return found
+    finally:
+        site.stop()
+
+
+def run(plan: HttpPlan) -> dict:
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install -y wrk")
+    started = time.time()
+    server = servers.start()
+    log(f"server: {server.version} at {server.url}")
+    backends = contenders(plan)
+    data: dict[str, Any] = {
+        "meta": {
+            "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+            "server": server.version,
+            "cpus": os.cpu_count(),
+            "python": sys.version.split()[0],
+            "plan": {
+                k: (list(v) if isinstance(v, (tuple, set)) else v)
+                for k, v in plan.__dict__.items()
+                if k not in ("configs", "only")
+            },
+            "configs": [c.name for c in plan.configs],
+            "versions": _versions(),
+            "load_average_at_start": os.getloadavg()[0],
+        },
+        "contenders": {
+            b.name: {
+                "label": LABELS.get(b.name, b.label),
+                "path": b.path,
+                "wsgi_path": SYNC_PATHS.get(b.name, b.path),
+            }
+            for b in backends
+        },
+        "cells": [],
+    }
+    try:
+        for rnd in range(plan.rounds):
+            t0 = time.monotonic()
+            for config in plan.configs:
+                shift = rnd % len(backends)
+                for backend in backends[shift:] + backends[:shift]:
+                    for (view, conns), result in run_site(config, backend, server, plan).items():
+                        data["cells"].append(
+                            {
+                                "round": rnd,
+                                "config": config.name,
+                                "view": view,
+                                "connections": conns,
+                                "contender": backend.name,
+                                **result,
+                            }
+                        )
+                    log(f"round {rnd + 1}: {config.name}: {backend.name} done")
+            log(f"round {rnd + 1}/{plan.rounds}: {time.monotonic() - t0:.0f} s")
+    finally:
+        server.stop()
+    data["meta"]["seconds"] = round(time.time() - started, 1)
+    data["meta"]["load_average_at_end"] = os.getloadavg()[0]
+    return data
+
+
+def _versions() -> dict[str, str | None]:
+    from importlib import metadata
+
+    names = (
+        "Django", "django-async-redis", "django-vcache", "django-valkey", "django-cachex",
+        "django-redis", "redis", "uvicorn", "granian", "gunicorn", "uvloop", "httptools",
+    )  # fmt: skip
+    found: dict[str, str | None] = {}
+    for name in names:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = None
+    found["wrk"] = _wrk_version()
+    return found
+
+
+def _wrk_version() -> str | None:
+    try:
+        out = subprocess.run(["wrk", "-v"], capture_output=True, text=True, timeout=10)
+    except OSError:
+        return None
+    text = (out.stdout + out.stderr).strip().splitlines()
+    return text[0][:80] if text else None
+
+
+def save_json(data: dict) -> Path:
+    JSON_PATH.parent.mkdir(parents=True, exist_ok=True)
+    JSON_PATH.write_text(json.dumps(data, indent=1, sort_keys=True))
+    return JSON_PATH
+
+
+def with_only(plan: HttpPlan, names: set[str], servers_: set[str] | None) -> HttpPlan:
+    configs = [c for c in plan.configs if not servers_ or {c.server, c.name} & servers_]
+    return replace(plan, only=names, configs=configs)
