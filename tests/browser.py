@@ -15,15 +15,12 @@ Fixtures here are imported by name into each browser test module.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import importlib
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +28,8 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+
+from tests import system_packages
 
 REPO = Path(__file__).resolve().parent.parent
 SCREENSHOTS = REPO / ".cache"
@@ -45,7 +44,6 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
     "--disable-quic",
 ]
-APT_LOCK = Path(tempfile.gettempdir()) / "django-async-redis-apt-chromium.lock"
 # Bounds that only catch hangs; nothing here is a performance assertion.
 INSTALL_TIMEOUT = 1200
 SERVER_START_TIMEOUT = 60.0
@@ -57,47 +55,9 @@ BROWSER_TIMEOUT_MS = 30_000
 # ---------------------------------------------------------------- what we need installed
 
 
-def _apt_install_chromium() -> str:
-    """Install Debian's chromium; returns why it failed ("" on success)."""
-    if shutil.which("apt-get") is None:
-        return "there is no apt-get on this machine"
-    if os.geteuid() != 0:
-        return "installing it needs root (apt-get install chromium)"
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for command in (
-        ["apt-get", "update"],
-        ["apt-get", "install", "-y", "--no-install-recommends", "chromium"],
-    ):
-        try:
-            done = subprocess.run(
-                command,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                timeout=INSTALL_TIMEOUT,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired) as error:
-            return f"{' '.join(command)} failed: {error}"
-        if done.returncode != 0:
-            return f"{' '.join(command)} exited {done.returncode}: {done.stderr.strip()[-500:]}"
-    return ""
-
-
 @pytest.fixture(scope="module")
 def chromium() -> str:
-    path = shutil.which("chromium")
-    if path is None:
-        # Test runs of several legs at once must not race for dpkg's lock.
-        with open(APT_LOCK, "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            path = shutil.which("chromium")
-            reason = "" if path else _apt_install_chromium()
-        path = shutil.which("chromium")
-        if path is None:
-            pytest.skip(f"Chromium is not installed and could not be installed: {reason}")
-    return path
+    return system_packages.program("chromium")
 
 
 def ensure_module(module: str, requirement: str) -> ModuleType:

@@ -13,12 +13,10 @@ saying why) drives each view for a second on two connections, as
 
 from __future__ import annotations
 
-import fcntl
 import importlib.util
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -32,55 +30,19 @@ from typing import IO
 
 import pytest
 
-from tests import servers
+from tests import servers, system_packages
 
 REPO = Path(__file__).resolve().parent.parent
 APP = "benchmarks.e2e_site:application"
 LOOP = os.environ.get("TEST_EVENT_LOOP", "asyncio")
-APT_LOCK = Path(tempfile.gettempdir()) / "django-async-redis-apt-wrk.lock"
 # Bounds that only catch hangs.
-INSTALL_TIMEOUT = 600
 START_TIMEOUT = 60.0
 USER = "bench-user"  # what /setup/ puts in the session
 
 
-def _apt_install_wrk() -> str:
-    """Install Debian's wrk; returns why it failed ("" on success)."""
-    if shutil.which("apt-get") is None:
-        return "there is no apt-get on this machine"
-    if os.geteuid() != 0:
-        return "installing it needs root (apt-get install wrk)"
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for command in (["apt-get", "update"], ["apt-get", "install", "-y", "wrk"]):
-        try:
-            done = subprocess.run(
-                command,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                timeout=INSTALL_TIMEOUT,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired) as error:
-            return f"{' '.join(command)} failed: {error}"
-        if done.returncode != 0:
-            return f"{' '.join(command)} exited {done.returncode}: {done.stderr.strip()[-500:]}"
-    return ""
-
-
 @pytest.fixture(scope="module")
 def wrk() -> str:
-    path = shutil.which("wrk")
-    if path is None:
-        # Legs running at once must not race for dpkg's lock.
-        with open(APT_LOCK, "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            reason = "" if shutil.which("wrk") else _apt_install_wrk()
-        path = shutil.which("wrk")
-        if path is None:
-            pytest.skip(f"wrk is not installed and could not be installed: {reason}")
-    return path
+    return system_packages.program("wrk")
 
 
 def _command(name: str, port: int) -> list[str]:
