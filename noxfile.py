@@ -403,6 +403,14 @@ if nox is not None:
         if stamp.is_file() and stamp.read_text() == wanted:
             session.log("requirements unchanged since the last install: reused")
             return
+        if session._runner.global_config.no_install:
+            # `nox -R` installs nothing: the stamp must not claim this lock went in
+            # (a later run would then skip an install it needs).
+            session.warn(
+                f"{requirements.path.name} changed since the last install; not "
+                "installed under --no-install (-R): run without -R to install it"
+            )
+            return
         session.install("-r", str(requirements.path))
         if checkout:
             session.install("--no-deps", "--no-build-isolation", "-e", ".")
