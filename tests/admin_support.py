@@ -11,9 +11,12 @@ import base64
 from collections.abc import Iterable
 from typing import Any
 
+import pytest
 import redis
 from django.contrib.auth.models import Permission, User
 from django.test import Client
+
+from tests import topologies
 
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -41,6 +44,11 @@ SITE_SETTINGS = {
     "TEMPLATES": TEMPLATES,
     "SESSION_ENGINE": "django.contrib.sessions.backends.signed_cookies",
 }
+# Every topology the admin is tested on: the session server, then the multi-server ones.
+TOPOLOGIES = [
+    "single",
+    *(pytest.param(name, marks=pytest.mark.topology) for name in topologies.TOPOLOGIES),
+]
 BASE = "/admin/django_async_redis_admin/cache/"
 PASSWORD = "a-test-password"
 
@@ -80,3 +88,31 @@ def command_calls(raw: redis.Redis, names: Iterable[str]) -> dict[str, int]:
     """How often the server has run each command so far (INFO commandstats)."""
     stats = raw.info("commandstats")
     return {name: int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in names}
+
+
+def admin_cache_settings(
+    topology: str, redis_server: Any, prefix: str, admin: dict[str, Any]
+) -> dict[str, Any]:
+    """The admin site's settings with one cache on ``topology`` ("single" or tests/topologies')."""
+    if topology == "single":
+        entry: dict[str, Any] = {"BACKEND": topologies.BACKEND, "LOCATION": redis_server.url()}
+    else:
+        entry = topologies.cache_settings(topology)
+    return {
+        **SITE_SETTINGS,
+        "CACHES": {"default": {**entry, "KEY_PREFIX": prefix}},
+        "DJANGO_ASYNC_REDIS_ADMIN": admin,
+    }
+
+
+def node_clients(cache: Any) -> dict[str, redis.Redis]:
+    """A raw client per node the alias's key space is spread over, by address."""
+    from django_async_redis.admin.nodes import parts
+    from django_async_redis.management import inspect
+
+    found = {}
+    for target in parts(cache.client):
+        address = inspect.address_of(cache.client, target.node)
+        host, _, port = address.rpartition(":")
+        found[address] = redis.Redis(host=host, port=int(port))
+    return found

@@ -18,10 +18,7 @@ import redis
 from django.core.cache import caches
 from django.test import Client
 
-from django_async_redis.admin.nodes import parts
-from django_async_redis.management import inspect
 from tests import admin_support as support
-from tests import topologies
 from tests.admin_support import keys_url
 
 pytestmark = pytest.mark.django_db
@@ -38,23 +35,13 @@ def fill(cache: Any) -> None:
     cache.set_many({f"needle:{i}": i for i in range(NEEDLES)}, timeout=None)
 
 
-TOPOLOGIES = [
-    "single",
-    *(pytest.param(name, marks=pytest.mark.topology) for name in topologies.TOPOLOGIES),
-]
-
-
 @pytest.fixture
 def big_cache(request: pytest.FixtureRequest, settings: Any, redis_server: Any) -> Iterator[Any]:
-    topology = request.param
-    if topology == "single":
-        entry: dict[str, Any] = {"BACKEND": topologies.BACKEND, "LOCATION": redis_server.url()}
-    else:
-        entry = topologies.cache_settings(topology)
-    for name, value in support.SITE_SETTINGS.items():
+    site = support.admin_cache_settings(
+        request.param, redis_server, "scale", {"SCAN_COUNT": SCAN_COUNT}
+    )
+    for name, value in site.items():
         setattr(settings, name, value)
-    settings.CACHES = {"default": {**entry, "KEY_PREFIX": "scale"}}
-    settings.DJANGO_ASYNC_REDIS_ADMIN = {"SCAN_COUNT": SCAN_COUNT}
     cache = caches["default"]
     cache.clear()
     fill(cache)
@@ -62,22 +49,13 @@ def big_cache(request: pytest.FixtureRequest, settings: Any, redis_server: Any) 
     cache.clear()
 
 
-def part_clients(cache: Any) -> dict[str, redis.Redis]:
-    found = {}
-    for target in parts(cache.client):
-        address = inspect.address_of(cache.client, target.node)
-        host, _, port = address.rpartition(":")
-        found[address] = redis.Redis(host=host, port=int(port))
-    return found
-
-
 def counts(clients: dict[str, redis.Redis]) -> dict[str, dict[str, int]]:
     return {address: support.command_calls(raw, COUNTED) for address, raw in clients.items()}
 
 
-@pytest.mark.parametrize("big_cache", TOPOLOGIES, indirect=True)
+@pytest.mark.parametrize("big_cache", support.TOPOLOGIES, indirect=True)
 def test_a_page_is_one_bounded_scan_batch_per_node(big_cache: Any) -> None:
-    clients = part_clients(big_cache)
+    clients = support.node_clients(big_cache)
     assert sum(raw.dbsize() for raw in clients.values()) == KEYS + NEEDLES
     root = support.User.objects.create_superuser("root", password=support.PASSWORD)
     browser = Client()

@@ -19,32 +19,19 @@ from django.contrib.admin.models import CHANGE, DELETION, LogEntry
 from django.core.cache import caches
 from django.test import Client
 
-from django_async_redis.admin.nodes import parts
-from django_async_redis.management import inspect
 from tests import admin_support as support
-from tests import topologies
 from tests.admin_support import BASE, key_url, keys_url
 
 pytestmark = pytest.mark.django_db
 
-TOPOLOGIES = [
-    "single",
-    *(pytest.param(name, marks=pytest.mark.topology) for name in topologies.TOPOLOGIES),
-]
 SPREAD = 300  # keys for delete-by-pattern: enough to land on every node of every topology
 
 
 @pytest.fixture
 def topo_cache(request: pytest.FixtureRequest, settings: Any, redis_server: Any) -> Iterator[Any]:
-    topology = request.param
-    if topology == "single":
-        entry: dict[str, Any] = {"BACKEND": topologies.BACKEND, "LOCATION": redis_server.url()}
-    else:
-        entry = topologies.cache_settings(topology)
-    for name, value in support.SITE_SETTINGS.items():
+    site = support.admin_cache_settings(request.param, redis_server, "topo", {"ITEMS_PER_PAGE": 20})
+    for name, value in site.items():
         setattr(settings, name, value)
-    settings.CACHES = {"default": {**entry, "KEY_PREFIX": "topo"}}
-    settings.DJANGO_ASYNC_REDIS_ADMIN = {"ITEMS_PER_PAGE": 20}
     cache = caches["default"]
     cache.clear()
     yield cache
@@ -56,16 +43,6 @@ def superuser() -> Client:
     client = Client()
     client.force_login(support.User.objects.create_superuser("root", password=support.PASSWORD))
     return client
-
-
-def node_clients(cache: Any) -> dict[str, redis.Redis]:
-    """A raw client per node the key space is spread over, by address."""
-    found = {}
-    for target in parts(cache.client):
-        address = inspect.address_of(cache.client, target.node)
-        host, _, port = address.rpartition(":")
-        found[address] = redis.Redis(host=host, port=int(port))
-    return found
 
 
 def holds(raw: redis.Redis, key: str) -> bool:
@@ -90,11 +67,11 @@ def confirm(client: Client, url: str, **data: str) -> Any:
     return client.post(url, {**data, "confirm": "yes"})
 
 
-@pytest.mark.parametrize("topo_cache", TOPOLOGIES, indirect=True)
+@pytest.mark.parametrize("topo_cache", support.TOPOLOGIES, indirect=True)
 def test_detail_and_actions_land_on_the_node_that_holds_the_key(
     topo_cache: Any, superuser: Client
 ) -> None:
-    clients = node_clients(topo_cache)
+    clients = support.node_clients(topo_cache)
     topo_cache.set("doc", {"title": "<b>hi</b>", "n": [1, 2]}, timeout=None)
     node = holder(clients, "topo:1:doc")
 
@@ -114,9 +91,9 @@ def test_detail_and_actions_land_on_the_node_that_holds_the_key(
     assert flags == [CHANGE, CHANGE, DELETION]
 
 
-@pytest.mark.parametrize("topo_cache", TOPOLOGIES, indirect=True)
+@pytest.mark.parametrize("topo_cache", support.TOPOLOGIES, indirect=True)
 def test_a_collection_is_paged_on_its_node(topo_cache: Any, superuser: Client) -> None:
-    clients = node_clients(topo_cache)
+    clients = support.node_clients(topo_cache)
     fields = {f"f{i}": f"value-{i}" for i in range(70)}
     topo_cache.hset("h", mapping=fields)
     holder(clients, "topo:1:h")
@@ -133,9 +110,9 @@ def test_a_collection_is_paged_on_its_node(topo_cache: Any, superuser: Client) -
     assert sorted(set(seen)) == sorted(fields.values())
 
 
-@pytest.mark.parametrize("topo_cache", TOPOLOGIES, indirect=True)
+@pytest.mark.parametrize("topo_cache", support.TOPOLOGIES, indirect=True)
 def test_delete_by_pattern_covers_every_node(topo_cache: Any, superuser: Client) -> None:
-    clients = node_clients(topo_cache)
+    clients = support.node_clients(topo_cache)
     topo_cache.set_many({f"gone:{i}": i for i in range(SPREAD)})
     topo_cache.set_many({f"kept:{i}": i for i in range(10)})
     on_node = {
@@ -157,9 +134,9 @@ def test_delete_by_pattern_covers_every_node(topo_cache: Any, superuser: Client)
     assert entry.get_change_message() == f"Deleted {SPREAD} keys matching topo:1:gone:*"
 
 
-@pytest.mark.parametrize("topo_cache", TOPOLOGIES, indirect=True)
+@pytest.mark.parametrize("topo_cache", support.TOPOLOGIES, indirect=True)
 def test_every_node_has_its_server_page(topo_cache: Any, superuser: Client) -> None:
-    clients = node_clients(topo_cache)
+    clients = support.node_clients(topo_cache)
     for address, raw in clients.items():
         response = superuser.get(f"{BASE}default/server/", {"node": address})
         text = page_text(response)

@@ -175,6 +175,12 @@ _READS = (b"GET", b"MGET")
 _NOTHING_COUNTED: Final = Tally()
 
 
+def _written(command: Any) -> int:
+    """How many keys a command sets: 1 for SET and its kin, one per pair for MSET."""
+    name = command[0]
+    return WRITES.get(name, 0) or (len(command) - 1) // 2 * (name == b"MSET")
+
+
 def _counting(step: Any, tally: Tally) -> Any:
     """``step`` whose replies are also counted: hits and misses of GET/MGET, keys SET."""
     if type(step) is not Step or not step.commands:
@@ -182,15 +188,10 @@ def _counting(step: Any, tally: Tally) -> Any:
     commands = step.commands
     reads: tuple[int, ...]  # the replies to count: those of the GETs, or of the MGET
     if len(commands) == 1:  # the usual round trip: no scan of the commands
-        command = commands[0]
-        name = command[0]
-        tally.sets += WRITES.get(name, 0) or (len(command) - 1) // 2 * (name == b"MSET")
-        reads = (0,) if name in _READS else ()
+        tally.sets += _written(commands[0])
+        reads = (0,) if commands[0][0] in _READS else ()
     else:
-        tally.sets += sum(
-            WRITES.get(command[0], 0) + (len(command) - 1) // 2 * (command[0] == b"MSET")
-            for command in commands
-        )
+        tally.sets += sum(_written(command) for command in commands)
         # Every GET of the round trip (the herd sends GET + PTTL per key), or the MGET.
         reads = (
             tuple(i for i, command in enumerate(commands) if command[0] in _READS)

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from ..config import Node
 from ..transport.breaker import CircuitOpen
-from ..transport.resp import ReplyError, Unreachable, encode_command, pack_in_c
+from ..transport.resp import ReplyError, Unreachable, encode_command
 
 Command = Sequence[Any]
 
@@ -269,14 +269,7 @@ class Dispatch:
             if piece.asking is not None:
                 parts.append(b"*1\r\n$6\r\nASKING\r\n")
                 count += 1
-            command = piece.command
-            if pack_in_c is not None and type(command) is tuple:
-                try:
-                    parts.append(pack_in_c(command))  # hiredis directly, one frame less
-                    continue
-                except TypeError:
-                    pass  # encode_command names the argument it cannot send
-            parts.append(encode_command(command))
+            parts.append(encode_command(piece.command))
         return b"".join(parts), count
 
     def feed(self, pieces: list[int], replies: list[Any]) -> None:
