@@ -67,14 +67,18 @@ def _use_the_event_loop_asked_for() -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """``TEST_TOPOLOGIES=0`` leaves out the multi-server topology tests.
+    """``TEST_TOPOLOGIES=0`` leaves out the multi-server topology tests and the long ones.
 
     scripts/test sets it on the legs that do not carry them (see its MATRIX);
     unset, as when a developer runs pytest directly, everything runs.
     """
     if os.environ.get("TEST_TOPOLOGIES", "1") != "0":
         return
-    kept = [item for item in items if item.get_closest_marker("topology") is None]
+    kept = [
+        item
+        for item in items
+        if item.get_closest_marker("topology") is None and item.get_closest_marker("long") is None
+    ]
     if len(kept) != len(items):
         config.hook.pytest_deselected(items=[i for i in items if i not in kept])
         items[:] = kept

@@ -30,6 +30,8 @@ from redis import exceptions as redis_errors
 from . import ops
 from .client.herd import ValueOps, parse_herd_options, value_ops
 from .client.routing import command_keys
+from .client_cache.client import tier_for, with_client_cache
+from .client_cache.options import parse_client_cache
 from .codec import build_codec, decode_policy
 from .config import parse_config
 from .construction import remember, snapshot, snapshot_key
@@ -109,8 +111,19 @@ class RedisCache(KeySpaceMixin, SetsMixin, HashesMixin, SortedSetsMixin, ListsMi
             raise ImproperlyConfigured(
                 f"CLIENT_CLASS {self._config.client_class!r} cannot be imported: {exc}"
             ) from exc
+        client_cache = parse_client_cache(
+            self._config.options.get("CLIENT_CACHE"),
+            self.key_prefix,
+            custom_key_function=not (
+                type(self).make_key is BaseCache.make_key and self.key_func is default_key_func
+            ),
+        )
+        if client_cache is not None:
+            client_class = with_client_cache(client_class)
         # The class itself, or its instrumented subclass with METRICS/TRACING (metrics.py).
         self._client: BaseClient = build_client(client_class, self._config, server, params)
+        if client_cache is not None:
+            self._client.tier = tier_for(self._client, client_cache)  # type: ignore[attr-defined]
         # The stock value operations, or the herd's / get_or_set lock's (client/herd.py).
         self._values: ValueOps = value_ops(parse_herd_options(self._config.options), self._client)
         self._custom_validation = type(self).validate_key is not BaseCache.validate_key

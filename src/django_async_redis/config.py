@@ -58,6 +58,8 @@ KNOWN_OPTIONS = frozenset(
         "ASYNC_CONNECTIONS",
         # Threads sharing this many connections per node (transport/shared.py); 0: off.
         "SYNC_CONNECTIONS",
+        # The local tier in front of the servers (client_cache/), off by default.
+        "CLIENT_CACHE",
         # Counters and tracing spans (metrics.py), off by default.
         "METRICS",
         "TRACING",

@@ -103,6 +103,10 @@ class BaseClient:
         """Every node this client has connections to (for close/aclose)."""
         raise NotImplementedError
 
+    def serving_nodes(self) -> tuple[Node, ...]:
+        """The nodes that may answer a round trip now (the client cache tracks these)."""
+        return tuple(self.nodes)
+
     # the drivers -------------------------------------------------------------
 
     def execute(self, step: Operation[T], node: Node | None = None) -> T:

@@ -137,6 +137,15 @@ class ClusterClient(RoutedClient):
         known = self._state.map.nodes if self._state.map is not None else []
         return [*known, *self.config.nodes]
 
+    def serving_nodes(self) -> tuple[Node, ...]:
+        state = self._state
+        found = state.map
+        if found is None or state.needs_load():
+            return ()  # learnt on the way: this round trip's reads are not kept
+        if not found.read_from_replicas:
+            return tuple(found.primaries)
+        return (*found.primaries, *(node for group in found.replicas for node in group))
+
     # raw redis-py clients ------------------------------------------------------------
 
     def raw_client(  # type: ignore[override]

@@ -93,6 +93,7 @@ class DefaultClient(BaseClient):
         # Replicas listed in LOCATION are there to take the reads, unless
         # READ_FROM_REPLICAS says False.
         self._readers = () if config.read_from_replicas is False else config.replicas
+        self._serving = (self._primary, *self._readers)
 
     def node_for(self, write: bool) -> Node:
         if write or not self._readers:
@@ -102,6 +103,9 @@ class DefaultClient(BaseClient):
     @property
     def nodes(self) -> list[Node]:
         return [self._primary, *self._replicas]
+
+    def serving_nodes(self) -> tuple[Node, ...]:
+        return self._serving
 
     def _round_trip(self, step: Step[Any], node: Node | None) -> list[Any]:
         commands = step.commands

@@ -188,6 +188,10 @@ class SentinelClient(DefaultClient):
         known = [state.primary] if state.primary is not None else []
         return [*known, *state.replicas, *state.sentinels]
 
+    def serving_nodes(self) -> tuple[Node, ...]:
+        state = self._state
+        return () if state.primary is None else (state.primary, *state.replicas)
+
     # finding the primary --------------------------------------------------------
 
     def _round_trip(self, step: Step[Any], node: Node | None) -> list[Any]:

@@ -85,6 +85,9 @@ class ShardClient(RoutedClient):
     def partitions(self) -> list[Node | None]:
         return list(self._shards)
 
+    def serving_nodes(self) -> tuple[Node, ...]:
+        return tuple(self._shards)
+
     def router(self) -> ShardClient:
         return self
 

@@ -193,6 +193,16 @@ class SyncConnection:
         except (OSError, ValueError):
             return True
 
+    def detach(self) -> tuple[socket.socket, Any]:
+        """The socket, made non-blocking, and its parser: for a connection that only listens.
+
+        The client cache's tracking connection (client_cache/tracking.py) is
+        opened and handshaken like any other, then read without blocking.
+        """
+        self.settle()
+        self._sock.setblocking(False)
+        return self._sock, self._reader
+
     def close(self) -> None:
         with contextlib.suppress(OSError):
             self._sock.close()

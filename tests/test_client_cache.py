@@ -1,0 +1,423 @@
+"""The client cache on one server: hits, exactness, every hole named in the design.
+
+Each test talks to the session's real server; another client (raw redis-py)
+plays the other processes. Nothing waits on a clock: an invalidation is
+waited for by polling with a generous bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import redis
+from django.core.exceptions import ImproperlyConfigured
+
+from django_async_redis import ops
+from django_async_redis.cache import RedisCache
+from django_async_redis.client import DefaultClient
+from django_async_redis.client_cache.tracking import ClientCacheUnsupported
+from tests import servers
+from tests.client_cache_support import cached, tier_of, tracking_clients, wait_until
+
+
+@pytest.fixture
+def cache(redis_server: servers.Server, flushed_redis: redis.Redis) -> RedisCache:
+    backend = cached(redis_server.url())
+    tier_of(backend).clear()
+    return backend
+
+
+def _redis_key(cache: RedisCache, key: str) -> bytes:
+    return cache._key(key, None)
+
+
+# configuration -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "named"),
+    [
+        ("yes", "must be True, False or a dict"),
+        ({"MAX_ENTRY": 5}, "has no 'MAX_ENTRY'"),
+        ({"MAX_ENTRIES": 0}, "'MAX_ENTRIES'] must be a positive integer"),
+        ({"MAX_BYTES": 1.5}, "'MAX_BYTES'] must be a positive integer"),
+        ({"TTL": -1}, "'TTL'] must be a positive number"),
+    ],
+)
+def test_bad_options_are_refused_naming_them(value: Any, named: str) -> None:
+    with pytest.raises(ImproperlyConfigured, match=named.replace("[", r"\[")):
+        RedisCache("redis://127.0.0.1:1/0", {"OPTIONS": {"CLIENT_CACHE": value}})
+
+
+def test_off_by_default_runs_none_of_it(redis_server: servers.Server) -> None:
+    plain = RedisCache(redis_server.url(), {})
+    assert type(plain.client) is DefaultClient
+    assert not hasattr(plain.client, "tier")
+
+
+def test_a_server_that_cannot_track_is_refused_with_the_reason(
+    extra_servers: list[servers.Server],
+) -> None:
+    server = servers.start_server(["--rename-command", "HELLO", ""])
+    extra_servers.append(server)
+    backend = cached(server.url())
+    backend.set("k", 1)
+    with pytest.raises(ClientCacheUnsupported, match=r"RESP3.*HELLO"):
+        backend.get("k")
+    with pytest.raises(ImproperlyConfigured, match="CLIENT TRACKING"):
+        asyncio.run(backend.aget("k"))
+
+
+# hits ----------------------------------------------------------------------------
+
+
+def test_a_hit_is_served_locally_and_never_shares_the_object(cache: RedisCache) -> None:
+    cache.set("k", {"list": [1, 2]})
+    first = cache.get("k")
+    tier = tier_of(cache)
+    hits = tier.hits
+    second = cache.get("k")
+    assert second == {"list": [1, 2]} and tier.hits == hits + 1
+    second["list"].append(3)
+    assert cache.get("k") == {"list": [1, 2]} and first == {"list": [1, 2]}
+
+    async def scenario() -> None:
+        value = await cache.aget("k")
+        value["list"].clear()
+        assert await cache.aget("k") == {"list": [1, 2]}
+
+    asyncio.run(scenario())
+    assert tier.hits == hits + 4
+
+
+def test_reads_of_every_kind_are_answered(cache: RedisCache) -> None:
+    cache.set_many({"a": 1, "b": "two"}, timeout=100)
+    assert cache.get_many(["a", "b"]) == {"a": 1, "b": "two"}
+    tier = tier_of(cache)
+    hits = tier.hits
+    assert cache.get_many(["a", "b"]) == {"a": 1, "b": "two"}
+    assert cache.has_key("a") and cache.get("b") == "two"
+    assert cache.get_or_set("a", 5) == 1
+    assert tier.hits == hits + 5  # two keys, then one each
+
+
+def test_only_keys_under_the_tracked_prefix_are_kept(
+    cache: RedisCache, raw_redis: redis.Redis
+) -> None:
+    raw_redis.set(b"elsewhere", b"1")
+    assert cache.client.execute(ops.get(b"elsewhere", None, int)) == 1
+    assert tier_of(cache).stats()["entries"] == 0  # no invalidation would come for it
+
+
+# other clients' writes -------------------------------------------------------------
+
+
+def _warm(cache: RedisCache, key: str, value: Any) -> None:
+    cache.set(key, value, timeout=300)
+    assert cache.get(key) == value
+    assert cache.get(key) == value  # from the tier now
+
+
+def test_another_clients_writes_reach_us(cache: RedisCache, raw_redis: redis.Redis) -> None:
+    key = _redis_key(cache, "k")
+    _warm(cache, "k", 1)
+    raw_redis.set(key, b"2")
+    wait_until(lambda: cache.get("k") == 2, "SET by another client seen")
+    raw_redis.delete(key)
+    wait_until(lambda: cache.get("k") is None, "DEL by another client seen")
+    _warm(cache, "k", 3)
+    raw_redis.pexpire(key, 1)
+    wait_until(lambda: cache.get("k") is None, "PEXPIRE 1 by another client seen")
+    _warm(cache, "k", 4)
+    raw_redis.flushdb()
+    wait_until(lambda: cache.get("k") is None, "FLUSHDB by another client seen")
+
+
+def test_the_same_name_in_another_database_stays_apart(
+    cache: RedisCache, redis_server: servers.Server
+) -> None:
+    key = _redis_key(cache, "k")
+    _warm(cache, "k", 1)
+    invalidations = tier_of(cache).invalidations
+    ours = int(urlsplit(redis_server.url()).path.strip("/") or 0)
+    other = redis_server.client(db=(ours + 1) % 16)
+    try:
+        other.set(key, b"99")
+        # Invalidations name keys, not databases: ours is dropped, and read again right.
+        wait_until(
+            lambda: cache.get("k") == 1 and tier_of(cache).invalidations > invalidations,
+            "the invalidation, and our own value read again",
+        )
+    finally:
+        other.delete(key)
+        other.close()
+
+
+def test_server_side_expiry_ends_the_entry(cache: RedisCache) -> None:
+    cache.set("short", "v", timeout=0.3)
+    assert cache.get("short") == "v" and cache.get("short") == "v"
+    time.sleep(0.35)  # past the key's expiry on the server: its PTTL bounds the entry
+    assert cache.get("short") is None
+
+
+def test_the_local_ttl_bounds_every_entry(
+    redis_server: servers.Server, flushed_redis: redis.Redis
+) -> None:
+    backend = cached(redis_server.url(), prefix="ttl", CLIENT_CACHE={"TTL": 0.05})
+    backend.set("k", 1)
+    assert backend.get("k") == 1
+    misses = tier_of(backend).misses
+    time.sleep(0.06)
+    assert backend.get("k") == 1
+    assert tier_of(backend).misses == misses + 1  # read again from the server
+
+
+# our own writes ----------------------------------------------------------------------
+
+
+WRITES: list[tuple[str, Any, Any]] = [
+    ("set", lambda c: c.set("k", 2), 2),
+    ("add over an expired", lambda c: (c.delete("k"), c.add("k", 3)), 3),
+    ("delete", lambda c: c.delete("k"), None),
+    ("incr", lambda c: c.incr("k"), 2),
+    ("decr", lambda c: c.decr("k"), 0),
+    ("set_many", lambda c: c.set_many({"k": 7}), 7),
+    ("delete_many", lambda c: c.delete_many(["k"]), None),
+    ("delete_pattern", lambda c: c.delete_pattern("k*"), None),
+    ("clear", lambda c: c.clear(), None),
+    ("expire", lambda c: c.expire("k", 0), None),
+    ("touch to expired", lambda c: c.touch("k", -1), None),
+]
+
+
+@pytest.mark.parametrize(("name", "write", "expected"), WRITES, ids=[w[0] for w in WRITES])
+def test_a_read_after_our_own_write_sees_it(
+    cache: RedisCache, name: str, write: Any, expected: Any
+) -> None:
+    _warm(cache, "k", 1)
+    write(cache)
+    assert cache.get("k") == expected  # at once: no waiting for an invalidation
+
+
+@pytest.mark.parametrize(("name", "write", "expected"), WRITES, ids=[w[0] for w in WRITES])
+def test_an_async_read_after_our_own_async_write_sees_it(
+    cache: RedisCache, name: str, write: Any, expected: Any
+) -> None:
+    async def scenario() -> Any:
+        await cache.aset("k", 1, timeout=300)
+        assert await cache.aget("k") == 1 and await cache.aget("k") == 1
+        await asyncio.to_thread(write, cache)  # the same write, from another thread
+        return await cache.aget("k")
+
+    assert asyncio.run(scenario()) == expected
+
+
+def test_persist_and_ttl_changes_are_seen(cache: RedisCache) -> None:
+    cache.set("k", 1, timeout=0.3)
+    assert cache.get("k") == 1 and cache.get("k") == 1
+    assert cache.persist("k")
+    time.sleep(0.35)
+    assert cache.get("k") == 1  # persisted: the entry read after PERSIST has no expiry
+
+
+# reads in flight ----------------------------------------------------------------------
+
+
+def _arrived(cache: RedisCache) -> bool:
+    """Whether something waits on a tracking socket (without reading it)."""
+    tier = tier_of(cache)
+    return bool(tier._poller.poll(0))
+
+
+def test_a_reply_read_before_an_invalidation_arrives_is_not_kept(
+    cache: RedisCache, raw_redis: redis.Redis
+) -> None:
+    key = _redis_key(cache, "k")
+    cache.set("k", 1)
+    tier = tier_of(cache)
+    ticket = tier.begin_read([key], cache.client.serving_nodes())
+    assert ticket is not None
+    stale = raw_redis.get(key)  # what the server answered our read with
+    sent_at = time.monotonic()
+    raw_redis.set(key, b"2")  # another client writes while the reply is on its way
+    wait_until(lambda: _arrived(cache), "the invalidation on the tracking socket")
+    tier.end_read([key], ticket, {key: (stale, -1)}, sent_at)
+    assert tier.stats()["entries"] == 0
+    assert cache.get("k") == 2
+
+
+def test_a_reply_that_races_our_own_write_is_not_kept(
+    cache: RedisCache, raw_redis: redis.Redis
+) -> None:
+    key = _redis_key(cache, "k")
+    cache.set("k", 1)
+    tier = tier_of(cache)
+    ticket = tier.begin_read([key], cache.client.serving_nodes())
+    assert ticket is not None
+    stale = raw_redis.get(key)  # the read's reply: the old value
+    cache.set("k", 2)  # our own write, finished before the read's reply is handled
+    tier.end_read([key], ticket, {key: (stale, -1)}, time.monotonic())
+    assert cache.get("k") == 2
+
+
+def test_a_flush_while_a_read_is_in_flight_keeps_nothing_of_it(cache: RedisCache) -> None:
+    key = _redis_key(cache, "k")
+    cache.set("k", 1)
+    tier = tier_of(cache)
+    ticket = tier.begin_read([key], cache.client.serving_nodes())
+    assert ticket is not None
+    tier.clear()
+    tier.end_read([key], ticket, {key: (b"1", -1)}, time.monotonic())
+    assert tier.stats()["entries"] == 0
+
+
+def test_a_cancelled_async_read_leaves_nothing_in_flight(cache: RedisCache) -> None:
+    cache.set("k", 1)
+
+    async def scenario() -> None:
+        task = asyncio.ensure_future(cache.aget("k"))
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert await cache.aget("k") == 1
+
+    asyncio.run(scenario())
+    assert tier_of(cache)._in_flight == {}
+
+
+# connections lost -------------------------------------------------------------------
+
+
+def test_a_killed_tracking_connection_flushes_and_tracking_resumes(
+    cache: RedisCache, redis_server: servers.Server, raw_redis: redis.Redis
+) -> None:
+    key = _redis_key(cache, "k")
+    _warm(cache, "k", 1)
+    tier = tier_of(cache)
+    flushes = tier.flushes
+    (tracker,) = tracking_clients(redis_server, tier)
+    raw_redis.client_kill_filter(_id=tracker["id"])
+    raw_redis.set(key, b"2")  # nobody tells us: the connection that would is gone
+    # The hang-up reaches us; from then on nothing of before is served.
+    wait_until(lambda: cache.get("k") == 2, "the fresh value after the tracker was killed")
+    assert tier.flushes > flushes
+    assert cache.get("k") == 2  # kept again, under a new tracking connection
+    assert len(tracking_clients(redis_server, tier)) == 1  # a new one
+    raw_redis.set(key, b"3")
+    wait_until(lambda: cache.get("k") == 3, "invalidations through the new tracker")
+
+
+def test_killed_data_connections_lose_nothing(
+    cache: RedisCache, redis_server: servers.Server, raw_redis: redis.Redis
+) -> None:
+    key = _redis_key(cache, "k")
+    _warm(cache, "k", 1)
+
+    async def warm_async() -> None:
+        assert await cache.aget("k") == 1
+
+    asyncio.run(warm_async())
+    own = str(raw_redis.client_id())
+    for client in redis_server.client_list():
+        if "t" not in client["flags"] and client["id"] != own:
+            raw_redis.client_kill_filter(_id=client["id"])
+    assert cache.get("k") == 1  # still exact: the promise lives on the tracker
+    raw_redis.set(key, b"5")
+    wait_until(lambda: cache.get("k") == 5, "a write after the data connections were killed")
+
+
+def test_a_forked_child_starts_empty(cache: RedisCache) -> None:
+    _warm(cache, "k", 1)
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report what it sees, then leave at once
+        try:
+            tier = tier_of(cache)
+            empty = tier.stats()["entries"] == 0 and tier.stats()["tracking_connections"] == 0
+            fresh = cache.get("k") == 1 and cache.get("k") == 1
+            os.write(writer, b"ok" if empty and fresh else b"bad")
+        finally:
+            os._exit(0)
+    os.close(writer)
+    with os.fdopen(reader, "rb") as pipe:
+        verdict = pipe.read()
+    os.waitpid(pid, 0)
+    assert verdict == b"ok"
+    assert cache.get("k") == 1 and tier_of(cache).stats()["entries"] == 1
+
+
+# bounds -------------------------------------------------------------------------------
+
+
+def test_the_entry_bound_holds(redis_server: servers.Server, flushed_redis: redis.Redis) -> None:
+    backend = cached(redis_server.url(), prefix="bound", CLIENT_CACHE={"MAX_ENTRIES": 5})
+    backend.set_many({f"k{n}": n for n in range(12)})
+    for n in range(12):
+        assert backend.get(f"k{n}") == n
+    stats = tier_of(backend).stats()
+    assert stats["entries"] == 5 and stats["evictions"] >= 7
+    assert backend.get("k11") == 11 and tier_of(backend).hits >= 1  # the newest stayed
+
+
+def test_the_byte_bound_holds(redis_server: servers.Server, flushed_redis: redis.Redis) -> None:
+    backend = cached(redis_server.url(), prefix="bytes", CLIENT_CACHE={"MAX_BYTES": 4000})
+    for n in range(10):
+        backend.set(f"k{n}", "x" * 1000)
+        assert backend.get(f"k{n}") == "x" * 1000
+    backend.set("huge", "y" * 5000)
+    assert backend.get("huge") == "y" * 5000  # too big to keep: served, never stored
+    stats = tier_of(backend).stats()
+    assert 0 < stats["bytes"] <= 4000 and stats["entries"] <= 3
+
+
+# sync and async side by side ------------------------------------------------------------
+
+
+def test_async_hits_need_no_round_trip(cache: RedisCache, redis_server: servers.Server) -> None:
+    cache.set("k", [1])
+
+    def gets() -> int:
+        return int(redis_server.info("commandstats")["cmdstat_get"]["calls"])
+
+    async def scenario() -> None:
+        assert await cache.aget("k") == [1]
+        before = gets()
+        for _ in range(50):
+            assert await cache.aget("k") == [1]
+        assert gets() == before
+
+    asyncio.run(scenario())
+
+
+CODECS: list[dict[str, Any]] = [
+    {"SERIALIZER": "django_async_redis.serializers.json.JSONSerializer"},
+    {"SERIALIZER": "django_async_redis.serializers.msgpack.MSGPackSerializer"},
+    {"COMPRESSOR": "django_async_redis.compressors.zlib.ZlibCompressor", "COMPRESS_MIN_LENGTH": 1},
+    {"SIGNING": {"KEY": "s3cret"}},
+    {"HERD": True},
+]
+
+
+@pytest.mark.parametrize("options", CODECS, ids=[next(iter(o)) for o in CODECS])
+def test_every_codec_the_signer_and_the_herd(
+    redis_server: servers.Server, flushed_redis: redis.Redis, options: dict[str, Any]
+) -> None:
+    backend = cached(redis_server.url(), **options)
+    other = RedisCache(redis_server.url(), {"KEY_PREFIX": "cc", "OPTIONS": options})
+    value = {"text": "v" * 50, "n": [1, 2]}
+    backend.set("k", value, timeout=300)
+    assert backend.get("k") == value and backend.get("k") == value
+    assert tier_of(backend).hits >= 1
+    other.set("k", {"text": "new"}, timeout=300)
+    wait_until(lambda: backend.get("k") == {"text": "new"}, "the other writer's value")
+
+    async def scenario() -> None:
+        assert await backend.aget("k") == {"text": "new"}
+
+    asyncio.run(scenario())
