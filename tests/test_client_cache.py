@@ -231,7 +231,7 @@ def test_persist_and_ttl_changes_are_seen(cache: RedisCache) -> None:
 def _arrived(cache: RedisCache) -> bool:
     """Whether something waits on a tracking socket (without reading it)."""
     tier = tier_of(cache)
-    return bool(tier._poller.poll(0))
+    return tier._arrived()
 
 
 def test_a_reply_read_before_an_invalidation_arrives_is_not_kept(

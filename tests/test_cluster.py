@@ -259,7 +259,9 @@ def test_slot_migration_under_load_follows_moved_and_ask(cluster: topologies.Clu
         # an ASK while the slot is half moved, and goes on after it.
         _wait_until(lambda: counts["async"] > 100 and counts["sync"] > 10, "load under way")
         asked = lambda: _calls(target, "asking") > 0  # noqa: E731
-        _migrate_slot(cluster, slot, source, target, halfway=lambda: _wait_until(asked, "ASK"))
+        topologies.migrate_slot(
+            cluster, slot, source, target, halfway=lambda: _wait_until(asked, "ASK")
+        )
         moved = dict(counts)
         _wait_until(
             lambda: counts["async"] > moved["async"] + 100 and counts["sync"] > moved["sync"] + 10,
@@ -283,33 +285,6 @@ def _wait_until(condition: Callable[[], bool], what: str) -> None:
     while not condition():
         assert time.monotonic() < deadline, f"never: {what}"
         time.sleep(0.01)
-
-
-def _migrate_slot(
-    cluster: topologies.Cluster,
-    slot: int,
-    source: servers.Server,
-    target: servers.Server,
-    halfway: Callable[[], None] | None = None,
-) -> None:
-    """Move ``slot`` the way redis-cli --cluster reshard does, key batch by key batch.
-
-    ``halfway`` runs once the first batch has moved, while the slot is still
-    migrating (requests for moved keys are answered with ASK).
-    """
-    source_id, target_id = cluster.node_id(source), cluster.node_id(target)
-    with target.client() as raw:
-        raw.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", source_id)
-    with source.client() as raw:
-        raw.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", target_id)
-        while keys := raw.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 5):
-            raw.execute_command("MIGRATE", target.host, target.port, "", 0, 5000, "KEYS", *keys)
-            if halfway is not None:
-                halfway()
-                halfway = None
-    for server in cluster.primaries:
-        with server.client() as raw:
-            raw.execute_command("CLUSTER", "SETSLOT", slot, "NODE", target_id)
 
 
 def _resume_after(action: Any, cache: RedisCache, key: str, what: str) -> float:

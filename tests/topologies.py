@@ -184,6 +184,33 @@ def _everyone_knows(cluster: Cluster) -> bool:
     return True
 
 
+def migrate_slot(
+    cluster: Cluster,
+    slot: int,
+    source: servers.Server,
+    target: servers.Server,
+    halfway: Callable[[], None] | None = None,
+) -> None:
+    """Move ``slot`` the way redis-cli --cluster reshard does, key batch by key batch.
+
+    ``halfway`` runs once the first batch has moved, while the slot is still
+    migrating (requests for moved keys are answered with ASK).
+    """
+    source_id, target_id = cluster.node_id(source), cluster.node_id(target)
+    with target.client() as raw:
+        raw.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", source_id)
+    with source.client() as raw:
+        raw.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", target_id)
+        while keys := raw.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 5):
+            raw.execute_command("MIGRATE", target.host, target.port, "", 0, 5000, "KEYS", *keys)
+            if halfway is not None:
+                halfway()
+                halfway = None
+    for server in cluster.primaries:
+        with server.client() as raw:
+            raw.execute_command("CLUSTER", "SETSLOT", slot, "NODE", target_id)
+
+
 SERVICE = "mymaster"
 
 

@@ -68,7 +68,12 @@ class LocalTier:
         self._lock = threading.Lock()
         self._trackers: dict[Node, Tracker] = {}
         self._by_fd: dict[int, Tracker] = {}
+        # Applying what arrived happens under the lock, with this poller; the
+        # lock-free look on the hit path uses a poller per thread (a poll object
+        # refuses two threads at once), rebuilt when the set of sockets changes.
         self._poller = select.poll()
+        self._sockets_version = 0
+        self._local = threading.local()
         self._nodes: tuple[Node, ...] = ()
         self._retry_at: dict[Node, float] = {}
         self.hits = self.misses = self.invalidations = self.evictions = self.flushes = 0
@@ -81,7 +86,7 @@ class LocalTier:
         entry = self._entries.get(key)
         if entry is None:
             return None
-        if self._lock.locked() or self._poller.poll(0):
+        if self._lock.locked() or self._arrived():
             with self._lock:
                 self._drain()
             entry = self._entries.get(key)
@@ -101,7 +106,7 @@ class LocalTier:
         entries = self._entries
         if not entries:
             return None
-        if self._lock.locked() or self._poller.poll(0):
+        if self._lock.locked() or self._arrived():
             with self._lock:
                 self._drain()
         now = time.monotonic()
@@ -128,6 +133,20 @@ class LocalTier:
                 return None
         self.hits += served
         return replies
+
+    def _arrived(self) -> bool:
+        """Whether anything waits on a tracking socket (this thread's poller, no lock)."""
+        try:
+            version, poller = self._local.poller
+        except AttributeError:
+            version = -1
+        if version != self._sockets_version:
+            version = self._sockets_version
+            poller = select.poll()
+            for fd in list(self._by_fd):
+                poller.register(fd, _POLLED)
+            self._local.poller = (version, poller)
+        return bool(poller.poll(0))
 
     # reads and writes that go to the servers ------------------------------------------
 
@@ -308,12 +327,14 @@ class LocalTier:
             self._trackers[node] = tracker
             self._by_fd[tracker.fileno()] = tracker
             self._poller.register(tracker.fileno(), _POLLED)
+            self._sockets_version += 1
         return True
 
     def _forget_tracker(self, tracker: Tracker) -> None:
         fd = tracker.fileno()
         if self._by_fd.pop(fd, None) is not None:
             self._poller.unregister(fd)
+            self._sockets_version += 1
         self._trackers.pop(tracker.node, None)
         tracker.close()
 
@@ -326,6 +347,8 @@ class LocalTier:
         self._trackers = {}
         self._by_fd = {}
         self._poller = select.poll()
+        self._local = threading.local()
+        self._sockets_version += 1
         self._nodes = ()
         self._retry_at = {}
         self._in_flight = {}
