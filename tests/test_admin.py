@@ -102,6 +102,19 @@ def test_overview_shows_metrics_when_they_are_on(
     assert re.search(r"Hits / misses</th><td>\d+ / \d+", text)
 
 
+def test_overview_shows_the_client_cache_when_it_is_on(
+    site: redis.Redis, superuser: Client, settings: Any
+) -> None:
+    settings.CACHES["default"]["OPTIONS"] = {"CLIENT_CACHE": True}
+    caches["default"].set("a", 1)
+    assert caches["default"].get("a") == 1 and caches["default"].get("a") == 1
+    text = page_text(superuser.get(BASE))
+    assert "CLIENT_CACHE (this process)" in text
+    assert "METRICS (this process)" not in text  # METRICS stays off
+    assert re.search(r"Local hits / misses</th><td>[1-9]\d* / \d+", text)
+    assert re.search(r"Tracking connections</th><td>1<", text)
+
+
 def test_an_unreachable_server_is_a_row_not_a_failed_page(
     site: redis.Redis, superuser: Client, settings: Any
 ) -> None:

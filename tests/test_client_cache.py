@@ -401,6 +401,7 @@ CODECS: list[dict[str, Any]] = [
     {"COMPRESSOR": "django_async_redis.compressors.zlib.ZlibCompressor", "COMPRESS_MIN_LENGTH": 1},
     {"SIGNING": {"KEY": "s3cret"}},
     {"HERD": True},
+    {"METRICS": True, "TRACING": True},
 ]
 
 

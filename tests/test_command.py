@@ -74,6 +74,22 @@ def test_info(filled: redis.Redis) -> None:
     assert entry["memory"]["used_memory_human"]
 
 
+def test_info_reports_the_client_cache(flushed_redis: redis.Redis) -> None:
+    entry = {
+        "BACKEND": "django_async_redis.cache.RedisCache",
+        "LOCATION": servers.session_server().url(),
+        "KEY_PREFIX": "cmd",
+        "OPTIONS": {"CLIENT_CACHE": True},
+    }
+    with override_settings(CACHES={"default": entry}):
+        cache = caches["default"]
+        cache.set("k", 1)
+        assert cache.get("k") == 1 and cache.get("k") == 1
+        assert "client cache  1 entries" in run("info")
+        local = run_json("info")["client_cache"]["default"]
+    assert local["entries"] == 1 and local["hits"] >= 1 and local["tracking_connections"] == 1
+
+
 def test_keys_counts_in_the_cache_key_space(filled: redis.Redis) -> None:
     assert "default: 120 keys match ':1:user:*'" in run("keys", "user:*")
     assert run_json("keys", "*")["keys"][0]["nodes"] == {servers.session_server().address: 150}

@@ -278,3 +278,22 @@ def test_cost_per_call(flushed_redis: redis.Redis) -> None:
     print(f"  {'':<8} {'sync GET':>9} {'async GET':>10} {'driver only':>12}")
     for alias in setting:
         print(f"  {alias:<8} {sync[alias]:9.1f} {asynchronous[alias]:10.1f} {bare[alias]:12.2f}")
+
+
+def test_client_cache_figures_in_stats_and_prometheus(flushed_redis: redis.Redis) -> None:
+    from prometheus_client import REGISTRY, generate_latest
+
+    setting = {
+        "default": settings.CACHES["default"],
+        "local-tier": {**entry(CLIENT_CACHE=True), "KEY_PREFIX": "lt"},
+    }
+    with override_settings(CACHES=setting):
+        cache = caches["local-tier"]
+        cache.set("a", 1)
+        assert cache.get("a") == 1 and cache.get("a") == 1
+        local = cache.stats()["client_cache"]
+        assert local["hits"] >= 1 and local["entries"] == 1 and local["tracking_connections"] == 1
+        text = generate_latest(REGISTRY).decode()
+    assert 'django_async_redis_client_cache_hits_total{alias="local-tier"}' in text
+    assert 'django_async_redis_client_cache_entries{alias="local-tier"} 1.0' in text
+    assert 'django_async_redis_client_cache_tracking_connections{alias="local-tier"} 1.0' in text

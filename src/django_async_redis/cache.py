@@ -37,7 +37,7 @@ from .config import parse_config
 from .construction import remember, snapshot, snapshot_key
 from .exceptions import DecodeError
 from .keyspace import KeySpaceMixin
-from .metrics import build_client, stats_of
+from .metrics import alias_of, build_client, stats_of
 from .structures import HashesMixin, ListsMixin, SetsMixin, SortedSetsMixin
 
 if TYPE_CHECKING:
@@ -123,7 +123,9 @@ class RedisCache(KeySpaceMixin, SetsMixin, HashesMixin, SortedSetsMixin, ListsMi
         # The class itself, or its instrumented subclass with METRICS/TRACING (metrics.py).
         self._client: BaseClient = build_client(client_class, self._config, server, params)
         if client_cache is not None:
-            self._client.tier = tier_for(self._client, client_cache)  # type: ignore[attr-defined]
+            self._client.tier = tier_for(  # type: ignore[attr-defined]
+                self._client, client_cache, alias_of(server, params)
+            )
         # The stock value operations, or the herd's / get_or_set lock's (client/herd.py).
         self._values: ValueOps = value_ops(parse_herd_options(self._config.options), self._client)
         self._custom_validation = type(self).validate_key is not BaseCache.validate_key

@@ -370,9 +370,14 @@ def alias_of(location: Any, params: Mapping[str, Any]) -> str:
 
 
 def stats_of(client: Any) -> dict[str, Any]:
-    """What ``cache.stats()`` returns: the alias's counters, or {} when METRICS is off."""
+    """What ``cache.stats()`` returns: the alias's counters ({} when METRICS is off), and
+    with CLIENT_CACHE on, the local tier's under ``"client_cache"``."""
     found = getattr(client, "recorder", None)
-    return found.snapshot() if isinstance(found, Recorder) else {}
+    stats = found.snapshot() if isinstance(found, Recorder) else {}
+    tier = getattr(client, "tier", None)
+    if tier is not None:
+        stats["client_cache"] = tier.stats()
+    return stats
 
 
 # Prometheus ----------------------------------------------------------------------------
@@ -427,6 +432,7 @@ class PrometheusCollector:
             "1 while a node's circuit breaker is open or half-open",
             labels=["alias", "node"],
         )
+        yield from _client_cache_families(CounterMetricFamily, GaugeMetricFamily)
         for found in all_recorders():
             snap = found.snapshot()
             alias = found.alias
@@ -445,3 +451,33 @@ class PrometheusCollector:
             for node, breaker in snap["breakers"].items():
                 breaker_open.add_metric([alias, node], int(breaker["state"] != "closed"))
         yield from (calls, reads, sets, errors, latency, breaker_open)
+
+
+# What each client cache's tier counts, and the gauges of what it holds.
+_TIER_COUNTERS = ("hits", "misses", "invalidations", "evictions", "flushes")
+_TIER_GAUGES = ("entries", "bytes", "tracking_connections")
+
+
+def _client_cache_families(counter: Any, gauge: Any) -> list[Any]:
+    """``django_async_redis_client_cache_*`` for every tier of the process, by alias."""
+    from .client_cache.client import all_tiers
+
+    families = {
+        name: counter(
+            f"django_async_redis_client_cache_{name}", f"Local tier {name}", labels=["alias"]
+        )
+        for name in _TIER_COUNTERS
+    }
+    families.update(
+        {
+            name: gauge(
+                f"django_async_redis_client_cache_{name}", f"Local tier {name}", labels=["alias"]
+            )
+            for name in _TIER_GAUGES
+        }
+    )
+    for alias, tier in all_tiers():
+        stats = tier.stats()
+        for name, family in families.items():
+            family.add_metric([alias], stats[name])
+    return list(families.values())

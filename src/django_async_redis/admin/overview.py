@@ -45,6 +45,8 @@ class AliasOverview:
     servers: list[ServerRow]
     sentinels: list[str]
     metrics: dict[str, Any]
+    # The local tier's figures with CLIENT_CACHE on (client_cache/tier.py), else None.
+    client_cache: dict[str, int] | None = None
     error: str = ""
 
 
@@ -71,6 +73,7 @@ def alias_overview(alias: str, cache: RedisCache) -> AliasOverview:
         sentinels=[node.address for node in config.sentinels],
         metrics=cache.stats(),
     )
+    summary.client_cache = summary.metrics.pop("client_cache", None)
     try:
         found: list[Target] = targets(client)
     except inspect.FAILURES as error:

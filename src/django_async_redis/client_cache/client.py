@@ -233,6 +233,7 @@ async def _finish(
 
 _classes: dict[type, type] = {}
 _tiers: dict[Hashable, LocalTier] = {}
+_aliases: dict[LocalTier, str] = {}
 _lock = threading.Lock()
 
 
@@ -248,7 +249,7 @@ def with_client_cache(client_class: C) -> C:
     return cls  # type: ignore[return-value]
 
 
-def tier_for(client: BaseClient, options: ClientCacheOptions) -> LocalTier:
+def tier_for(client: BaseClient, options: ClientCacheOptions, alias: str) -> LocalTier:
     """The process's tier for these servers and options.
 
     Shared by every client built for them: a backend built per request (ASGI)
@@ -262,4 +263,11 @@ def tier_for(client: BaseClient, options: ClientCacheOptions) -> LocalTier:
         tier = _tiers.get(key)
         if tier is None:
             tier = _tiers[key] = LocalTier(options)
+        _aliases.setdefault(tier, alias)
     return tier
+
+
+def all_tiers() -> list[tuple[str, LocalTier]]:
+    """Every tier of the process, with the alias that first built it (for Prometheus)."""
+    with _lock:
+        return [(_aliases[tier], tier) for tier in _tiers.values()]

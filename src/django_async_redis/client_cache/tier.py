@@ -20,8 +20,8 @@ server and the entry's own local deadline. Exactness rests on four rules:
   read was sent, bounds the entry: it ends no later than the key on the server.
 
 Thread-safe: state changes happen under one lock; a hit takes it only when
-there is something to read from a tracking socket (or another thread is
-applying it).
+there is something to read from a tracking socket, or another thread is
+reading one.
 """
 
 from __future__ import annotations
@@ -66,6 +66,10 @@ class LocalTier:
         self._in_flight: dict[bytes, list[int]] = {}
         self._generation = 0
         self._lock = threading.Lock()
+        # True while a thread has read, or may have read, from a tracking socket
+        # and not yet applied it: a hit then waits for the lock instead of trusting
+        # an empty socket.
+        self._draining = False
         self._trackers: dict[Node, Tracker] = {}
         self._by_fd: dict[int, Tracker] = {}
         # Applying what arrived happens under the lock, with this poller; the
@@ -86,7 +90,7 @@ class LocalTier:
         entry = self._entries.get(key)
         if entry is None:
             return None
-        if self._lock.locked() or self._arrived():
+        if self._draining or self._arrived():
             with self._lock:
                 self._drain()
             entry = self._entries.get(key)
@@ -106,7 +110,7 @@ class LocalTier:
         entries = self._entries
         if not entries:
             return None
-        if self._lock.locked() or self._arrived():
+        if self._draining or self._arrived():
             with self._lock:
                 self._drain()
         now = time.monotonic()
@@ -276,6 +280,13 @@ class LocalTier:
 
     def _drain(self) -> None:
         """Apply every invalidation that has arrived on the tracking connections."""
+        self._draining = True  # before anything is read: see __init__
+        try:
+            self._apply_arrived()
+        finally:
+            self._draining = False
+
+    def _apply_arrived(self) -> None:
         for fd, _events in self._poller.poll(0):
             tracker = self._by_fd.get(fd)
             if tracker is None:

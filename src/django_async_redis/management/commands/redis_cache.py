@@ -142,6 +142,7 @@ class Command(BaseCommand):
 
     def _info(self, aliases: list[tuple[str, RedisCache]], options: dict[str, Any]) -> Any:
         report = []
+        local_caches: dict[str, dict[str, int]] = {}
         for alias, cache in aliases:
             client = cache.client
             for address, node in _safe_parts(client):
@@ -153,7 +154,17 @@ class Command(BaseCommand):
                     entry["error"] = str(error)
                 report.append(entry)
                 self._render_info(entry)
-        return {"info": report}
+            local = cache.stats().get("client_cache")
+            if local is not None:
+                local_caches[alias] = local
+                self._say(
+                    f"  client cache  {local['entries']} entries, {_bytes(local['bytes'])} held; "
+                    f"{local['hits']} local hits, {local['misses']} misses, "
+                    f"{local['invalidations']} invalidations, {local['evictions']} evictions, "
+                    f"{local['flushes']} flushes; "
+                    f"{local['tracking_connections']} tracking connections (this process)"
+                )
+        return {"info": report, "client_cache": local_caches}
 
     def _render_info(self, entry: dict[str, Any]) -> None:
         self._say(self.style.MIGRATE_HEADING(f"{entry['alias']} @ {entry['node']}"))
