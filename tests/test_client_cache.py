@@ -8,7 +8,6 @@ waited for by polling with a generous bound.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,6 +22,7 @@ from django_async_redis.client import DefaultClient
 from django_async_redis.client_cache.tracking import ClientCacheUnsupported
 from tests import servers
 from tests.client_cache_support import cached, tier_of, tracking_clients, wait_until
+from tests.forking import answer_from_a_child
 
 
 @pytest.fixture
@@ -334,21 +334,15 @@ def test_killed_data_connections_lose_nothing(
 
 def test_a_forked_child_starts_empty(cache: RedisCache) -> None:
     _warm(cache, "k", 1)
-    reader, writer = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: report what it sees, then leave at once
-        try:
-            tier = tier_of(cache)
-            empty = tier.stats()["entries"] == 0 and tier.stats()["tracking_connections"] == 0
-            fresh = cache.get("k") == 1 and cache.get("k") == 1
-            os.write(writer, b"ok" if empty and fresh else b"bad")
-        finally:
-            os._exit(0)
-    os.close(writer)
-    with os.fdopen(reader, "rb") as pipe:
-        verdict = pipe.read()
-    os.waitpid(pid, 0)
-    assert verdict == b"ok"
+
+    def child() -> str:
+        tier = tier_of(cache)
+        empty = tier.stats()["entries"] == 0 and tier.stats()["tracking_connections"] == 0
+        fresh = cache.get("k") == 1 and cache.get("k") == 1
+        return "ok" if empty and fresh else f"entries or reads wrong: {tier.stats()}"
+
+    verdict = answer_from_a_child(child)
+    assert verdict == "ok"
     assert cache.get("k") == 1 and tier_of(cache).stats()["entries"] == 1
 
 

@@ -9,7 +9,6 @@ that must give up wait on bytes a proxy holds back, and counts are exact.
 
 from __future__ import annotations
 
-import os
 import random
 import re
 import threading
@@ -22,6 +21,7 @@ from redis import exceptions as redis_errors
 
 from django_async_redis.cache import RedisCache
 from tests import servers
+from tests.forking import answer_from_a_child
 from tests.test_faults import StallingProxy
 
 THREADS = 64
@@ -192,20 +192,12 @@ def test_fork_in_the_middle(server: servers.Server) -> None:
     for thread in threads:
         thread.start()
     try:
-        read, write = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the child: its lanes start empty, without the parent's sockets
-            try:
-                os.close(read)
-                cache.set("child", "yes")
-                answer = f"{cache.get('child')}:{cache.get('parent:0') in (None, 0)}"
-                os.write(write, answer.encode())
-            finally:
-                os._exit(0)
-        os.close(write)
-        answer = os.read(read, 100).decode()
-        os.close(read)
-        os.waitpid(pid, 0)
+
+        def child() -> str:  # its lanes start empty, without the parent's sockets
+            cache.set("child", "yes")
+            return f"{cache.get('child')}:{cache.get('parent:0') in (None, 0)}"
+
+        answer = answer_from_a_child(child)
     finally:
         stop.set()
         for thread in threads:

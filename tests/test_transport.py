@@ -14,6 +14,7 @@ from redis import exceptions as redis_errors
 
 from django_async_redis.cache import RedisCache
 from tests import servers
+from tests.forking import answer_from_a_child
 
 
 def build(server: servers.Server, **options: Any) -> RedisCache:
@@ -213,25 +214,15 @@ def test_threads_share_the_sync_pool_safely(server: servers.Server) -> None:
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() is POSIX-only")
-# Python 3.12+ warns about fork() in any process with threads; the child here only
-# uses the cache, which is what this test is about.
-@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_fork_gets_fresh_connections(server: servers.Server) -> None:
     cache = build(server)
     cache.set("forked", "parent")
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: must not reuse the parent's socket
-        try:
-            cache.set("forked", "child")
-            os.write(write, str(cache.get("forked")).encode())
-        finally:
-            os._exit(0)
-    os.close(write)
-    answer = os.read(read, 100).decode()
-    os.close(read)
-    os.waitpid(pid, 0)
-    assert answer == "child"
+
+    def child() -> str:  # must not reuse the parent's socket
+        cache.set("forked", "child")
+        return str(cache.get("forked"))
+
+    assert answer_from_a_child(child) == "child"
     assert cache.get("forked") == "child"
 
 
