@@ -416,3 +416,133 @@ def test_every_codec_the_signer_and_the_herd(
         assert await backend.aget("k") == {"text": "new"}
 
     asyncio.run(scenario())
+
+
+def test_tasks_reading_one_key_at_once_share_one_round_trip(
+    cache: RedisCache, redis_server: servers.Server
+) -> None:
+    cache.set("hot", {"n": [1]})
+
+    def gets() -> int:
+        return int(redis_server.info("commandstats")["cmdstat_get"]["calls"])
+
+    async def scenario() -> None:
+        before = gets()
+        # All fifty start before any reply can arrive: one reads, the others join it.
+        values = await asyncio.gather(*(cache.aget("hot") for _ in range(50)))
+        assert gets() == before + 1
+        assert all(value == {"n": [1]} for value in values)
+        values[0]["n"].append(2)  # each caller decoded its own copy
+        assert values[1] == {"n": [1]}
+
+    asyncio.run(scenario())
+
+
+def test_when_the_shared_read_is_cancelled_the_others_read_on_their_own(
+    cache: RedisCache, redis_server: servers.Server
+) -> None:
+    def gets() -> int:
+        return int(redis_server.info("commandstats")["cmdstat_get"]["calls"])
+
+    async def scenario() -> None:
+        await cache.aset("hot", 5)  # this loop's connection is up: a GET leaves at once
+        before = gets()
+        leader = asyncio.ensure_future(cache.aget("hot"))
+        await asyncio.sleep(0)  # the leader's GET is on its way
+        joiners = [asyncio.ensure_future(cache.aget("hot")) for _ in range(5)]
+        await asyncio.sleep(0)  # they have joined it
+        leader.cancel()
+        assert await asyncio.gather(*joiners) == [5] * 5
+        # The cancelled read's GET, then one more: the first joiner reads, the rest join it.
+        assert gets() == before + 2
+        with pytest.raises(asyncio.CancelledError):
+            await leader
+
+    asyncio.run(scenario())
+    assert tier_of(cache).flights == {}
+
+
+def test_readers_never_go_back_once_a_write_is_seen(
+    cache: RedisCache, raw_redis: redis.Redis
+) -> None:
+    """Another client raises a version under each key; threads and tasks read along.
+
+    Once any reader of the process has seen a version (so the write was acknowledged
+    and, if the key was held, its invalidation applied), a read that starts after it
+    returns that version or a later one. The window from a write's acknowledgement
+    to its first sighting is printed, not asserted.
+    """
+    import statistics
+    import threading
+
+    names = [f"v{n}" for n in range(8)]
+    keys = [_redis_key(cache, name) for name in names]
+    cache.set_many(dict.fromkeys(names, 0), timeout=300)
+    floor = dict.fromkeys(names, 0)
+    acknowledged: dict[tuple[str, int], float] = {}
+    seen_first: dict[tuple[str, int], float] = {}
+    regressions: list[tuple[str, int, int]] = []
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def check(name: str, before: int, seen: Any) -> None:
+        if seen < before:
+            regressions.append((name, seen, before))
+        if seen > floor[name]:
+            floor[name] = seen
+        seen_first.setdefault((name, seen), time.perf_counter())
+
+    def write() -> None:
+        try:
+            for version in range(1, 301):
+                for name, key in zip(names, keys, strict=True):
+                    raw_redis.set(key, str(version).encode())
+                    acknowledged[(name, version)] = time.perf_counter()
+                # Each round waits until the readers have seen it: a bounded, load-paced run.
+                wait_until(lambda v=version: min(floor.values()) >= v, f"version {version} seen")
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            done.set()
+
+    def read_in_threads() -> None:
+        try:
+            while not done.is_set():
+                for name in names:
+                    before = floor[name]
+                    check(name, before, cache.get(name))
+        except BaseException as error:
+            errors.append(error)
+
+    def read_in_tasks() -> None:
+        async def reader(offset: int) -> None:
+            while not done.is_set():
+                for name in names[offset:] + names[:offset]:
+                    before = floor[name]
+                    check(name, before, await cache.aget(name))
+                await asyncio.sleep(0)
+
+        async def main() -> None:
+            readers = asyncio.gather(*(reader(n % len(names)) for n in range(20)))
+            await asyncio.wait_for(readers, 120)
+
+        try:
+            asyncio.run(main())
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=write), threading.Thread(target=read_in_tasks)]
+    threads += [threading.Thread(target=read_in_threads) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(150)
+    assert errors == [] and regressions == []
+    windows = sorted(
+        (seen_first[pair] - at) * 1e6 for pair, at in acknowledged.items() if pair in seen_first
+    )
+    assert len(windows) == len(acknowledged) == 300 * len(names)
+    print(
+        f"\nacknowledged write -> first reader to see it: p50 {statistics.median(windows):.0f} µs,"
+        f" p99 {windows[int(len(windows) * 0.99)]:.0f} µs; {tier_of(cache).stats()}"
+    )

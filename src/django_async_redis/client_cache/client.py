@@ -19,6 +19,7 @@ I/O, the same for the sync and the async driver):
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Awaitable, Hashable, Sequence
@@ -54,6 +55,10 @@ READ_ONLY = frozenset(
     }
 )  # fmt: skip
 FLUSHES = frozenset({b"FLUSHDB", b"FLUSHALL", b"SWAPDB"})
+# Writes whose only key is the first argument: the usual writes, without a look-up.
+ONE_KEY_WRITES = frozenset(
+    {b"SET", b"INCRBY", b"DECRBY", b"PEXPIRE", b"EXPIRE", b"PERSIST", b"GETDEL", b"PSETEX"}
+)
 
 
 class _Reading:
@@ -123,6 +128,10 @@ def _changed_keys(commands: Sequence[Sequence[Any]]) -> tuple[list[bytes], bool]
     """The keys a round trip may change, and whether it flushes everything."""
     keys: list[bytes] = []
     flush = False
+    if len(commands) == 1:  # the usual write: one command on one key, named as ops name it
+        command = commands[0]
+        if command[0] in ONE_KEY_WRITES:
+            return [command[1]], False
     for command in commands:
         name = command_name(command)
         if name in FLUSHES:
@@ -138,15 +147,18 @@ class ClientCacheMixin:
     tier: LocalTier
 
     def _plan(
-        self, step: Step[Any], node: Node | None
+        self, step: Step[Any], node: Node | None, looked_up: bool = False
     ) -> list[Any] | tuple[Step[Any], _Reading | _Writing | None]:
-        """Replies from the tier, or what to send and what to do with its replies."""
+        """Replies from the tier, or what to send and what to do with its replies.
+
+        ``looked_up``: the tier was just asked and does not hold the answer.
+        """
         commands = step.commands
         if all(command[0] in CACHED_READS for command in commands):
             if node is not None:  # pinned (a walk, the admin's node pages): not kept
                 return step, None
             tier = self.tier
-            answer = tier.answer(commands)
+            answer = None if looked_up else tier.answer(commands)
             if answer is not None:
                 return answer
             keys = _read_keys(commands)
@@ -169,13 +181,15 @@ class ClientCacheMixin:
 
     def _round_trip(self, step: Step[Any], node: Node | None) -> list[Any]:
         commands = step.commands
+        looked_up = False
         if node is None and len(commands) == 1:  # the usual get: one look-up
             command = commands[0]
             if command[0] == b"GET" and len(command) == 2:
                 entry = self.tier.hit(command[1])
                 if entry is not None:
                     return [entry[0]]
-        plan = self._plan(step, node)
+                looked_up = True
+        plan = self._plan(step, node, looked_up)
         if type(plan) is list:
             return plan
         sent, work = plan
@@ -191,13 +205,29 @@ class ClientCacheMixin:
 
     def _submit(self, step: Step[Any], node: Node | None) -> Awaitable[list[Any]]:
         commands = step.commands
+        looked_up = False
+        key = None
         if node is None and len(commands) == 1:
             command = commands[0]
             if command[0] == b"GET" and len(command) == 2:
-                entry = self.tier.hit(command[1])
+                key = command[1]
+                tier = self.tier
+                entry = tier.hit(key)
                 if entry is not None:
                     return _answered([entry[0]])
-        plan = self._plan(step, node)
+                # Another task of this loop is reading the key already: share its
+                # reply rather than send the same GET again (a hot key just
+                # invalidated is read by every task at once).
+                flight = tier.flights.get(key)
+                if (
+                    flight is not None
+                    and not flight.done()
+                    and flight.get_loop() is asyncio.get_running_loop()
+                ):
+                    tier.misses += 1
+                    return self._join(flight, step)
+                looked_up = True
+        plan = self._plan(step, node, looked_up)
         if type(plan) is list:
             return _answered(plan)
         sent, work = plan
@@ -209,7 +239,18 @@ class ClientCacheMixin:
         except BaseException:
             work.abandon()
             raise
-        return _finish(pending, sent.commands, work)
+        if key is None or type(work) is not _Reading:
+            return _finish(pending, sent.commands, work, None)
+        flight = asyncio.get_running_loop().create_future()
+        self.tier.flights[key] = flight
+        return _finish(pending, sent.commands, work, (self.tier.flights, key, flight))
+
+    async def _join(self, flight: asyncio.Future[list[Any] | None], step: Step[Any]) -> list[Any]:
+        """The reply another task's read of the same key brings (or our own, if it fails)."""
+        replies = await asyncio.shield(flight)
+        if replies is None:  # that read failed or was cancelled: read again (or join anew)
+            return await self._submit(step, None)
+        return list(replies)
 
     def close_client_cache(self) -> None:
         """Forget the local entries and close the tracking connections."""
@@ -220,15 +261,38 @@ async def _answered(replies: list[Any]) -> list[Any]:
     return replies
 
 
+# A read others may join: the tier's flights, its key, the future they await.
+Flight = tuple[
+    dict[bytes, "asyncio.Future[list[Any] | None]"], bytes, "asyncio.Future[list[Any] | None]"
+]
+
+
 async def _finish(
-    pending: Awaitable[list[Any]], commands: Sequence[Sequence[Any]], work: _Reading | _Writing
+    pending: Awaitable[list[Any]],
+    commands: Sequence[Sequence[Any]],
+    work: _Reading | _Writing,
+    flight: Flight | None,
 ) -> list[Any]:
     try:
         replies = await pending
     except BaseException:
         work.abandon()
+        if flight is not None:
+            _land(flight, None)
         raise
-    return work.finish(commands, replies)
+    answer = work.finish(commands, replies)
+    if flight is not None:
+        _land(flight, answer)
+    return answer
+
+
+def _land(flight: Flight, replies: list[Any] | None) -> None:
+    """Hand the joiners their reply (None: send your own) and close the flight."""
+    flights, key, future = flight
+    if flights.get(key) is future:
+        del flights[key]
+    if not future.done():
+        future.set_result(replies)
 
 
 _classes: dict[type, type] = {}

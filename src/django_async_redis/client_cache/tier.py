@@ -7,12 +7,14 @@ server and the entry's own local deadline. Exactness rests on four rules:
 * An entry is stored only from a read sent while every node that may answer
   it had a live tracking connection (tracking.py), so any later change of the
   key is pushed to us.
-* A read in flight is registered under its keys before it is sent. An
-  invalidation of such a key, or a write of ours to it, marks the
-  registration; a marked read's reply is not stored (it may predate the
-  change). A flush (a lost tracking connection, FLUSHDB, a new topology, a
-  fork) moves the generation on, and no reply of an older generation is
-  stored.
+* A read in flight is registered under its keys, with a sequence number,
+  before it is sent. An invalidation of such a key, or a write of ours to it
+  (begun or ended), gives the key a later number; a reply is not stored if its
+  key changed after the read was sent (it may predate the change); one of our
+  writes drops the key again when it ends. A change marks only the reads sent
+  before it: under steady load a hot key is kept again by the next read. A
+  flush (a lost tracking connection, FLUSHDB, a new topology, a fork) takes a
+  number too, and no reply of a read sent before it is stored.
 * Before an entry is handed out, every tracking socket is polled (one system
   call) and what arrived is applied: an invalidation that reached the process
   is never outrun by a hit.
@@ -26,6 +28,7 @@ reading one.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import select
 import threading
@@ -50,6 +53,8 @@ Entry = tuple[bytes, float | None, float, int]
 # not one per read.
 RETRY_SECONDS = 1.0
 _POLLED = select.POLLIN | select.POLLERR | select.POLLHUP
+# The fields of an in-flight record (see LocalTier._in_flight).
+_USERS, _CHANGED = 0, 1
 _CONNECTING_FAILURES = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
 
 
@@ -62,9 +67,13 @@ class LocalTier:
         self._ttl = options.ttl
         self._entries: OrderedDict[bytes, Entry] = OrderedDict()
         self._bytes = 0
-        # key -> [reads and writes in flight, 1 once changed meanwhile]
+        # Every event that orders reads and changes takes the next number: a read
+        # sent, a change seen (invalidation, our write begun or ended), a flush.
+        self._sequence = 0
+        self._flushed_at = 0
+        # key -> [reads and writes in flight, the number of its last change];
+        # kept while anything is in flight for it.
         self._in_flight: dict[bytes, list[int]] = {}
-        self._generation = 0
         self._lock = threading.Lock()
         # True while a thread has read, or may have read, from a tracking socket
         # and not yet applied it: a hit then waits for the lock instead of trusting
@@ -80,6 +89,9 @@ class LocalTier:
         self._local = threading.local()
         self._nodes: tuple[Node, ...] = ()
         self._retry_at: dict[Node, float] = {}
+        # Async reads in flight that other tasks of the same loop may join
+        # (client.py): key -> the future of its reply.
+        self.flights: dict[bytes, asyncio.Future[list[Any] | None]] = {}
         self.hits = self.misses = self.invalidations = self.evictions = self.flushes = 0
         _live_tiers.add(self)
 
@@ -160,27 +172,38 @@ class LocalTier:
         with self._lock:
             if not self._tracking(nodes):
                 return None
-            self._register(keys, changed=0)
-            return self._generation
+            self._sequence += 1
+            in_flight = self._in_flight
+            for key in keys:
+                record = in_flight.get(key)
+                if record is None:
+                    in_flight[key] = [1, 0]
+                else:
+                    record[_USERS] += 1
+            return self._sequence
 
     def end_read(
         self, keys: list[bytes], ticket: int, found: dict[bytes, tuple[bytes, int]], sent_at: float
     ) -> None:
-        """The read is over: keep what it ``found`` (data, PTTL) unless it may be stale."""
+        """The read is over: keep what it ``found`` (data, PTTL) unless it may be stale.
+
+        Kept only if, since the read was sent (``ticket``), nothing was flushed
+        and its key did not change. A reply that arrives while one of our writes
+        of the key is on the way is kept: the write drops it when it ends, and a
+        read concurrent with a write may answer either value.
+        """
         with self._lock:
             self._drain()
-            current = ticket == self._generation
+            fresh = ticket > self._flushed_at
             in_flight = self._in_flight
             for key in keys:
                 record = in_flight.get(key)
-                if record is None:  # a fork or a flush started the bookkeeping afresh
+                if record is None:  # a fork started the bookkeeping afresh
                     continue
-                if current and not record[1] and key in found:
+                if fresh and record[_CHANGED] < ticket and key in found:
                     data, pttl = found[key]
                     self._store(key, data, pttl, sent_at)
-                record[0] -= 1
-                if record[0] <= 0:
-                    del in_flight[key]
+                self._release(key, record)
 
     def begin_write(self, keys: list[bytes], flush: bool) -> None:
         """One of our round trips is about to change ``keys`` (or, with ``flush``, all)."""
@@ -188,21 +211,33 @@ class LocalTier:
             if flush:
                 self._flush()
             self._drop(keys)
-            self._register(keys, changed=1)
+            self._sequence += 1
+            in_flight = self._in_flight
+            for key in keys:
+                record = in_flight.get(key)
+                if record is None:
+                    in_flight[key] = [1, self._sequence]
+                else:
+                    record[_USERS] += 1
+                    record[_CHANGED] = self._sequence
 
     def end_write(self, keys: list[bytes], flush: bool) -> None:
         """It is over (answered or failed): what a read meanwhile kept may predate it."""
         with self._lock:
+            # The write's own invalidation has most likely arrived with its reply:
+            # taken now, it marks only the reads that overlapped the write, not
+            # the ones that start after it (which would then keep nothing).
+            self._drain()
             if flush:
                 self._flush()
             self._drop(keys)
+            self._sequence += 1
             in_flight = self._in_flight
             for key in keys:
                 record = in_flight.get(key)
                 if record is not None:
-                    record[0] -= 1
-                    if record[0] <= 0:
-                        del in_flight[key]
+                    record[_CHANGED] = self._sequence
+                    self._release(key, record)
 
     # what it holds -----------------------------------------------------------------
 
@@ -233,15 +268,10 @@ class LocalTier:
 
     # under the lock ----------------------------------------------------------------
 
-    def _register(self, keys: Iterable[bytes], changed: int) -> None:
-        in_flight = self._in_flight
-        for key in keys:
-            record = in_flight.get(key)
-            if record is None:
-                in_flight[key] = [1, changed]
-            else:
-                record[0] += 1
-                record[1] |= changed
+    def _release(self, key: bytes, record: list[int]) -> None:
+        record[_USERS] -= 1
+        if record[_USERS] <= 0:
+            del self._in_flight[key]
 
     def _store(self, key: bytes, data: bytes, pttl: int, sent_at: float) -> None:
         if type(key) is not bytes or not key.startswith(self._prefix) or pttl == -2:
@@ -275,7 +305,8 @@ class LocalTier:
     def _flush(self) -> None:
         self._entries.clear()
         self._bytes = 0
-        self._generation += 1
+        self._sequence += 1
+        self._flushed_at = self._sequence
         self.flushes += 1
 
     def _drain(self) -> None:
@@ -305,10 +336,11 @@ class LocalTier:
                     continue
                 self.invalidations += len(keys)
                 self._drop(keys)
+                self._sequence += 1
                 for key in keys:
                     record = in_flight.get(key)
                     if record is not None:
-                        record[1] = 1
+                        record[_CHANGED] = self._sequence
 
     def _tracking(self, nodes: tuple[Node, ...]) -> bool:
         """Whether every node in ``nodes`` has a live tracking connection (opened if need be)."""
@@ -323,7 +355,8 @@ class LocalTier:
                 if node not in nodes:
                     self._forget_tracker(tracker)
             self._nodes = nodes
-        self._drain()  # a tracker lost since the last drain is noticed now
+        # A tracker lost since the last drain is noticed by end_read's drain: the
+        # flush then keeps this read's reply out.
         for node in nodes:
             if node in self._trackers:
                 continue
@@ -363,9 +396,11 @@ class LocalTier:
         self._nodes = ()
         self._retry_at = {}
         self._in_flight = {}
+        self.flights = {}
         self._entries = OrderedDict()
         self._bytes = 0
-        self._generation += 1
+        self._sequence += 1
+        self._flushed_at = self._sequence
 
     def __del__(self) -> None:
         for tracker in list(getattr(self, "_trackers", {}).values()):
