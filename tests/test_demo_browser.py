@@ -65,6 +65,12 @@ def test_dashboard_numbers_move_by_themselves(page: Any, demo: tuple[str, str]) 
     page.wait_for_timeout(6000)
     assert page.inner_text("#hit-ratio").endswith("%")
     assert re.search(r"\d (µs|ms) / \d", page.inner_text("#latency"))
+    # The client cache answers the visitors' repeated reads in the process.
+    page.wait_for_function(
+        "Number(document.getElementById('local-hits').textContent.replace(/,/g, '')) > 0",
+        timeout=MOVE_TIMEOUT_MS,
+    )
+    assert "KiB" in page.inner_text("#local-held")  # what it holds, shown
     assert number(page, "#connections") >= 1
     assert number(page, "#keys") > 0
     assert page.inner_text("#server").split()[0] in ("valkey", "redis")

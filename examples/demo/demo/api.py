@@ -62,6 +62,9 @@ def app_metrics() -> dict[str, Any]:
         "errors": sum(snapshot["errors"].values()),
         "latency_buckets_us": buckets,
         "latency_us": {share: percentile(buckets, q) for share, q in PERCENTILES.items()},
+        # The client cache's own figures (OPTIONS CLIENT_CACHE): hits answered in
+        # the process, keys the server told us changed, what it holds.
+        "local": snapshot.get("client_cache"),
     }
 
 

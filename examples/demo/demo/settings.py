@@ -69,12 +69,13 @@ DATABASES = {
 
 CACHES = {
     # What the pages and the sessions use: django-async-redis, with its own
-    # metrics on (cache.stats() feeds the dashboard).
+    # metrics on (cache.stats() feeds the dashboard) and the client cache
+    # (hot reads answered from the process, kept exact by the server).
     "default": {
         "BACKEND": "django_async_redis.cache.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "demo",
-        "OPTIONS": {"METRICS": True},
+        "OPTIONS": {"METRICS": True, "CLIENT_CACHE": True},
     },
     # The race page's two contenders, on the same server, each under its own
     # prefix: ours, uncounted, and Django's built-in Redis backend.
