@@ -265,6 +265,30 @@ def test_a_reply_that_races_our_own_write_is_not_kept(
     assert cache.get("k") == 2
 
 
+@pytest.mark.parametrize("older_sent_first", [True, False])
+def test_an_older_reply_never_replaces_what_a_reader_has_seen(
+    cache: RedisCache, raw_redis: redis.Redis, older_sent_first: bool
+) -> None:
+    """Two reads of a key in flight; the one answered second carries the older value.
+
+    (It ran on the server before another client's write, whose invalidation has
+    not arrived yet; the other read ran after it.) Whichever was sent first, the
+    value already handed out must not be replaced by the older one.
+    """
+    key = _redis_key(cache, "k")
+    raw_redis.set(key, b"24")
+    tier = tier_of(cache)
+    nodes = cache.client.serving_nodes()
+    first = tier.begin_read([key], nodes)
+    second = tier.begin_read([key], nodes)
+    assert first is not None and second is not None
+    older, newer = (first, second) if older_sent_first else (second, first)
+    now = time.monotonic()
+    tier.end_read([key], newer, {key: (b"24", -1)}, now)  # handed out: 24
+    tier.end_read([key], older, {key: (b"23", -1)}, now)
+    assert cache.get("k") == 24
+
+
 def test_a_flush_while_a_read_is_in_flight_keeps_nothing_of_it(cache: RedisCache) -> None:
     key = _redis_key(cache, "k")
     cache.set("k", 1)

@@ -218,14 +218,16 @@ class ClientCacheMixin:
                 # Another task of this loop is reading the key already: share its
                 # reply rather than send the same GET again (a hot key just
                 # invalidated is read by every task at once).
-                flight = tier.flights.get(key)
-                if (
-                    flight is not None
-                    and not flight.done()
-                    and flight.get_loop() is asyncio.get_running_loop()
-                ):
-                    tier.misses += 1
-                    return self._join(flight, step)
+                found = tier.flights.get(key)
+                if found is not None:
+                    flight, ticket = found
+                    if (
+                        not flight.done()
+                        and flight.get_loop() is asyncio.get_running_loop()
+                        and not tier.answered_since(key, ticket)
+                    ):
+                        tier.misses += 1
+                        return self._join(flight, step)
                 looked_up = True
         plan = self._plan(step, node, looked_up)
         if type(plan) is list:
@@ -242,7 +244,7 @@ class ClientCacheMixin:
         if key is None or type(work) is not _Reading:
             return _finish(pending, sent.commands, work, None)
         flight = asyncio.get_running_loop().create_future()
-        self.tier.flights[key] = flight
+        self.tier.flights[key] = (flight, work.ticket)
         return _finish(pending, sent.commands, work, (self.tier.flights, key, flight))
 
     async def _join(self, flight: asyncio.Future[list[Any] | None], step: Step[Any]) -> list[Any]:
@@ -263,7 +265,9 @@ async def _answered(replies: list[Any]) -> list[Any]:
 
 # A read others may join: the tier's flights, its key, the future they await.
 Flight = tuple[
-    dict[bytes, "asyncio.Future[list[Any] | None]"], bytes, "asyncio.Future[list[Any] | None]"
+    dict[bytes, tuple["asyncio.Future[list[Any] | None]", int]],
+    bytes,
+    "asyncio.Future[list[Any] | None]",
 ]
 
 
@@ -289,7 +293,8 @@ async def _finish(
 def _land(flight: Flight, replies: list[Any] | None) -> None:
     """Hand the joiners their reply (None: send your own) and close the flight."""
     flights, key, future = flight
-    if flights.get(key) is future:
+    found = flights.get(key)
+    if found is not None and found[0] is future:
         del flights[key]
     if not future.done():
         future.set_result(replies)

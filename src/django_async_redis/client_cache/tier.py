@@ -54,7 +54,7 @@ Entry = tuple[bytes, float | None, float, int]
 RETRY_SECONDS = 1.0
 _POLLED = select.POLLIN | select.POLLERR | select.POLLHUP
 # The fields of an in-flight record (see LocalTier._in_flight).
-_USERS, _CHANGED = 0, 1
+_USERS, _CHANGED, _ANSWERED = 0, 1, 2
 _CONNECTING_FAILURES = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
 
 
@@ -71,8 +71,9 @@ class LocalTier:
         # sent, a change seen (invalidation, our write begun or ended), a flush.
         self._sequence = 0
         self._flushed_at = 0
-        # key -> [reads and writes in flight, the number of its last change];
-        # kept while anything is in flight for it.
+        # key -> [reads and writes in flight, the number of its last change, the
+        # number taken when a read of it was last answered]; kept while anything
+        # is in flight for it.
         self._in_flight: dict[bytes, list[int]] = {}
         self._lock = threading.Lock()
         # True while a thread has read, or may have read, from a tracking socket
@@ -90,8 +91,8 @@ class LocalTier:
         self._nodes: tuple[Node, ...] = ()
         self._retry_at: dict[Node, float] = {}
         # Async reads in flight that other tasks of the same loop may join
-        # (client.py): key -> the future of its reply.
-        self.flights: dict[bytes, asyncio.Future[list[Any] | None]] = {}
+        # (client.py): key -> (the future of its reply, the read's ticket).
+        self.flights: dict[bytes, tuple[asyncio.Future[list[Any] | None], int]] = {}
         self.hits = self.misses = self.invalidations = self.evictions = self.flushes = 0
         _live_tiers.add(self)
 
@@ -177,7 +178,7 @@ class LocalTier:
             for key in keys:
                 record = in_flight.get(key)
                 if record is None:
-                    in_flight[key] = [1, 0]
+                    in_flight[key] = [1, 0, 0]
                 else:
                     record[_USERS] += 1
             return self._sequence
@@ -187,10 +188,13 @@ class LocalTier:
     ) -> None:
         """The read is over: keep what it ``found`` (data, PTTL) unless it may be stale.
 
-        Kept only if, since the read was sent (``ticket``), nothing was flushed
-        and its key did not change. A reply that arrives while one of our writes
-        of the key is on the way is kept: the write drops it when it ends, and a
-        read concurrent with a write may answer either value.
+        Kept only if, since the read was sent (``ticket``), nothing was flushed,
+        its key did not change, and no other read of it was answered: that one
+        may have seen a write whose invalidation is still on its way, and keeping
+        an older reply after it would let a reader see a value go back. A reply
+        that arrives while one of our writes of the key is on the way is kept: the
+        write drops it when it ends, and a read concurrent with a write may answer
+        either value.
         """
         with self._lock:
             self._drain()
@@ -200,10 +204,26 @@ class LocalTier:
                 record = in_flight.get(key)
                 if record is None:  # a fork started the bookkeeping afresh
                     continue
-                if fresh and record[_CHANGED] < ticket and key in found:
+                if (
+                    fresh
+                    and record[_CHANGED] < ticket
+                    and record[_ANSWERED] < ticket
+                    and key in found
+                ):
                     data, pttl = found[key]
                     self._store(key, data, pttl, sent_at)
+                self._sequence += 1
+                record[_ANSWERED] = self._sequence
                 self._release(key, record)
+
+    def answered_since(self, key: bytes, ticket: int) -> bool:
+        """Whether a read of ``key`` was answered after the read numbered ``ticket`` was sent.
+
+        A task may share another's read in flight only if not: else its reply
+        could be older than a value a reader has already seen.
+        """
+        record = self._in_flight.get(key)
+        return record is None or record[_ANSWERED] > ticket
 
     def begin_write(self, keys: list[bytes], flush: bool) -> None:
         """One of our round trips is about to change ``keys`` (or, with ``flush``, all)."""
@@ -216,7 +236,7 @@ class LocalTier:
             for key in keys:
                 record = in_flight.get(key)
                 if record is None:
-                    in_flight[key] = [1, self._sequence]
+                    in_flight[key] = [1, self._sequence, 0]
                 else:
                     record[_USERS] += 1
                     record[_CHANGED] = self._sequence
