@@ -570,3 +570,60 @@ def test_readers_never_go_back_once_a_write_is_seen(
         f"\nacknowledged write -> first reader to see it: p50 {statistics.median(windows):.0f} µs,"
         f" p99 {windows[int(len(windows) * 0.99)]:.0f} µs; {tier_of(cache).stats()}"
     )
+
+
+def test_a_key_the_server_evicts_is_dropped(extra_servers: list[servers.Server]) -> None:
+    server = servers.start_server(["--maxmemory", "4mb", "--maxmemory-policy", "allkeys-lru"])
+    extra_servers.append(server)
+    backend = cached(server.url(), prefix="evict")
+    key = _redis_key(backend, "k")
+    backend.set("k", "v" * 100)
+    assert backend.get("k") == "v" * 100 and backend.get("k") == "v" * 100
+    with server.client() as raw:
+        filler = 0
+        while raw.exists(key):  # other keys (not under the prefix) push ours out
+            raw.set(f"filler:{filler}", b"x" * 10_000)
+            filler += 1
+            assert filler < 10_000, "the server never evicted the key"
+    wait_until(lambda: backend.get("k") is None, "the eviction's invalidation")
+
+
+def test_a_restarted_server_leaves_nothing_stale(extra_servers: list[servers.Server]) -> None:
+    server = servers.start_server()
+    extra_servers.append(server)
+    backend = cached(server.url(), prefix="restart")
+    backend.set("k", 1)
+    assert backend.get("k") == 1 and backend.get("k") == 1
+    port = server.port
+    server.stop()
+    again = servers.start_server(port=port)
+    extra_servers.append(again)
+    with again.client() as raw:
+        raw.set(_redis_key(backend, "k"), b"2")  # the new process never heard of our entry
+    wait_until(lambda: _answers(backend, "k") == 2, "the value after the restart")
+    assert tier_of(backend).flushes >= 1
+
+
+def _answers(backend: RedisCache, name: str) -> Any:
+    try:
+        return backend.get(name)
+    except (redis.ConnectionError, redis.TimeoutError):
+        return None
+
+
+def test_a_read_in_flight_is_never_evicted(
+    redis_server: servers.Server, flushed_redis: redis.Redis
+) -> None:
+    backend = cached(redis_server.url(), prefix="inflight", CLIENT_CACHE={"MAX_ENTRIES": 2})
+    backend.set_many({f"k{n}": n for n in range(6)})
+    tier = tier_of(backend)
+    key = _redis_key(backend, "k0")
+    ticket = tier.begin_read([key], backend.client.serving_nodes())
+    assert ticket is not None
+    for n in range(1, 6):  # the bound evicts entries meanwhile, over and over
+        assert backend.get(f"k{n}") == n
+    assert tier.evictions >= 3
+    tier.end_read([key], ticket, {key: (b"0", -1)}, time.monotonic())
+    hits = tier.hits
+    assert backend.get("k0") == 0 and tier.hits == hits + 1  # its reply was kept
+    assert tier.stats()["entries"] <= 2
