@@ -301,9 +301,6 @@ def _span_kind() -> Any:
     return SpanKind.CLIENT
 
 
-_instrumented_classes: dict[type, type] = {}
-
-
 def build_client(
     client_class: type[BaseClient], config: CacheConfig, location: Any, params: Mapping[str, Any]
 ) -> BaseClient:
@@ -314,14 +311,9 @@ def build_client(
     if not (metrics or tracing):
         return client_class(config)
     tracer = _tracer() if tracing else None
-    cls = _instrumented_classes.get(client_class)
-    if cls is None:
-        # Same name as the configured class, so reprs and logs read the same.
-        cls = type(client_class.__name__, (InstrumentedClient, client_class), {})
-        cls.__qualname__ = client_class.__qualname__
-        cls.__module__ = client_class.__module__
-        _instrumented_classes[client_class] = cls
-    client: Any = cls(config)
+    from .client.base import mixed_into
+
+    client: Any = mixed_into(InstrumentedClient, client_class)(config)
     client.recorder = recorder(alias_of(location, params)) if metrics else None
     if client.recorder is not None:
         client.recorder.track(client)

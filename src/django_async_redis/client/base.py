@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from ..transport.sync import SyncPool
 
 T = TypeVar("T")
+C = TypeVar("C", bound="BaseClient")
 
 # A procedure yields (step, node) and is sent the step's result.
 Procedure = Generator[tuple[Step[Any], Node], Any, T]
@@ -206,6 +207,24 @@ class BaseClient:
     def get_client(self, write: bool = True) -> redis.Redis:
         """django-redis's name for :meth:`raw_client` (``cache.client.get_client()``)."""
         return self.raw_client(write=write)
+
+
+_mixed: dict[tuple[type, type], type] = {}
+
+
+def mixed_into(mixin: type, client_class: type[C]) -> type[C]:
+    """``client_class`` with ``mixin`` in front of it: one class per pair, built on first use.
+
+    It takes the configured class's name, so reprs and logs read the same
+    whether metrics or the client cache are on.
+    """
+    cls = _mixed.get((mixin, client_class))
+    if cls is None:
+        cls = type(client_class.__name__, (mixin, client_class), {})
+        cls.__qualname__ = client_class.__qualname__
+        cls.__module__ = client_class.__module__
+        _mixed[(mixin, client_class)] = cls
+    return cls
 
 
 def run_procedure(client: BaseClient, procedure: Procedure[T]) -> T:

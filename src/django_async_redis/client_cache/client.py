@@ -23,8 +23,9 @@ import asyncio
 import threading
 import time
 from collections.abc import Awaitable, Hashable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
+from ..client.base import mixed_into
 from ..client.routing import command_keys, command_name
 from ..ops import Step
 from .options import ClientCacheOptions
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
     from ..client.base import BaseClient
     from ..config import Node
 
-C = TypeVar("C", bound="type[BaseClient]")
 
 # What the tier can answer: every argument after the name is a key.
 CACHED_READS = frozenset({b"GET", b"MGET", b"PTTL", b"EXISTS"})
@@ -300,22 +300,14 @@ def _land(flight: Flight, replies: list[Any] | None) -> None:
         future.set_result(replies)
 
 
-_classes: dict[type, type] = {}
 _tiers: dict[Hashable, LocalTier] = {}
 _aliases: dict[LocalTier, str] = {}
 _lock = threading.Lock()
 
 
-def with_client_cache(client_class: C) -> C:
-    """``client_class`` with the local tier in front of its transport (one class per class)."""
-    cls = _classes.get(client_class)
-    if cls is None:
-        cls = type(client_class.__name__, (ClientCacheMixin, client_class), {})
-        # Same name as the configured class, so reprs and logs read the same.
-        cls.__qualname__ = client_class.__qualname__
-        cls.__module__ = client_class.__module__
-        _classes[client_class] = cls
-    return cls  # type: ignore[return-value]
+def with_client_cache(client_class: type[BaseClient]) -> type[BaseClient]:
+    """``client_class`` with the local tier in front of its transport."""
+    return mixed_into(ClientCacheMixin, client_class)
 
 
 def tier_for(client: BaseClient, options: ClientCacheOptions, alias: str) -> LocalTier:

@@ -174,13 +174,7 @@ class LocalTier:
             if not self._tracking(nodes):
                 return None
             self._sequence += 1
-            in_flight = self._in_flight
-            for key in keys:
-                record = in_flight.get(key)
-                if record is None:
-                    in_flight[key] = [1, 0, 0]
-                else:
-                    record[_USERS] += 1
+            self._register(keys, changed=False)
             return self._sequence
 
     def end_read(
@@ -232,14 +226,7 @@ class LocalTier:
                 self._flush()
             self._drop(keys)
             self._sequence += 1
-            in_flight = self._in_flight
-            for key in keys:
-                record = in_flight.get(key)
-                if record is None:
-                    in_flight[key] = [1, self._sequence, 0]
-                else:
-                    record[_USERS] += 1
-                    record[_CHANGED] = self._sequence
+            self._register(keys, changed=True)
 
     def end_write(self, keys: list[bytes], flush: bool) -> None:
         """It is over (answered or failed): what a read meanwhile kept may predate it."""
@@ -287,6 +274,19 @@ class LocalTier:
             self._nodes = ()
 
     # under the lock ----------------------------------------------------------------
+
+    def _register(self, keys: Iterable[bytes], changed: bool) -> None:
+        """One more read or write of ``keys`` in flight (``changed``: a write, numbered now)."""
+        in_flight = self._in_flight
+        number = self._sequence
+        for key in keys:
+            record = in_flight.get(key)
+            if record is None:
+                in_flight[key] = [1, number if changed else 0, 0]
+            else:
+                record[_USERS] += 1
+                if changed:
+                    record[_CHANGED] = number
 
     def _release(self, key: bytes, record: list[int]) -> None:
         record[_USERS] -= 1
