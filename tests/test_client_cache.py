@@ -23,6 +23,7 @@ from django_async_redis.client_cache.tracking import ClientCacheUnsupported
 from tests import servers
 from tests.client_cache_support import cached, tier_of, tracking_clients, wait_until
 from tests.forking import answer_from_a_child
+from tests.test_faults import StallingProxy
 
 
 @pytest.fixture
@@ -463,27 +464,41 @@ def test_tasks_reading_one_key_at_once_share_one_round_trip(
 
 
 def test_when_the_shared_read_is_cancelled_the_others_read_on_their_own(
-    cache: RedisCache, redis_server: servers.Server
+    redis_server: servers.Server, flushed_redis: redis.Redis
 ) -> None:
+    # Through a proxy that holds every byte while stalled: no reply can arrive
+    # before the cancel, whatever the event loop does between steps.
+    proxy = StallingProxy((redis_server.host, redis_server.port))
+    database = urlsplit(redis_server.url()).path
+    backend = cached(f"redis://127.0.0.1:{proxy.port}{database}", prefix="flight")
+
     def gets() -> int:
         return int(redis_server.info("commandstats")["cmdstat_get"]["calls"])
 
     async def scenario() -> None:
-        await cache.aset("hot", 5)  # this loop's connection is up: a GET leaves at once
+        await backend.aset("hot", 5)
+        assert await backend.aget("hot") == 5  # the connection and the tracker are up
+        await backend.aset("hot", 5)  # and the entry is gone again
         before = gets()
-        leader = asyncio.ensure_future(cache.aget("hot"))
+        proxy.stall()
+        leader = asyncio.ensure_future(backend.aget("hot"))
         await asyncio.sleep(0)  # the leader's GET is on its way
-        joiners = [asyncio.ensure_future(cache.aget("hot")) for _ in range(5)]
+        joiners = [asyncio.ensure_future(backend.aget("hot")) for _ in range(5)]
         await asyncio.sleep(0)  # they have joined it
         leader.cancel()
-        assert await asyncio.gather(*joiners) == [5] * 5
-        # The cancelled read's GET, then one more: the first joiner reads, the rest join it.
-        assert gets() == before + 2
         with pytest.raises(asyncio.CancelledError):
             await leader
+        await asyncio.sleep(0)  # the first joiner reads again, the others join that read
+        proxy.resume()
+        assert await asyncio.gather(*joiners) == [5] * 5
+        # The cancelled read's GET, then one more.
+        assert gets() == before + 2
 
-    asyncio.run(scenario())
-    assert tier_of(cache).flights == {}
+    try:
+        asyncio.run(scenario())
+    finally:
+        proxy.close()
+    assert tier_of(backend).flights == {}
 
 
 def test_readers_never_go_back_once_a_write_is_seen(
