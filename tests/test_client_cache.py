@@ -219,11 +219,16 @@ def test_an_async_read_after_our_own_async_write_sees_it(
 
 
 def test_persist_and_ttl_changes_are_seen(cache: RedisCache) -> None:
-    cache.set("k", 1, timeout=0.3)
+    key = _redis_key(cache, "k")
+    cache.set("k", 1, timeout=300)
     assert cache.get("k") == 1 and cache.get("k") == 1
+    assert tier_of(cache)._entries[key][1] is not None  # held with the key's expiry
     assert cache.persist("k")
-    time.sleep(0.35)
-    assert cache.get("k") == 1  # persisted: the entry read after PERSIST has no expiry
+    assert key not in tier_of(cache)._entries  # dropped by our own PERSIST
+    assert cache.get("k") == 1
+    assert tier_of(cache)._entries[key][1] is None  # read again: no expiry now
+    assert cache.expire("k", 300)
+    assert cache.get("k") == 1 and tier_of(cache)._entries[key][1] is not None
 
 
 # reads in flight ----------------------------------------------------------------------
@@ -301,19 +306,32 @@ def test_a_flush_while_a_read_is_in_flight_keeps_nothing_of_it(cache: RedisCache
     assert tier.stats()["entries"] == 0
 
 
-def test_a_cancelled_async_read_leaves_nothing_in_flight(cache: RedisCache) -> None:
-    cache.set("k", 1)
+def test_a_cancelled_async_read_leaves_nothing_in_flight(
+    redis_server: servers.Server, flushed_redis: redis.Redis
+) -> None:
+    proxy = StallingProxy((redis_server.host, redis_server.port))  # no reply before the cancel
+    database = urlsplit(redis_server.url()).path
+    backend = cached(f"redis://127.0.0.1:{proxy.port}{database}", prefix="cancel")
 
     async def scenario() -> None:
-        task = asyncio.ensure_future(cache.aget("k"))
+        await backend.aset("k", 1)
+        assert await backend.aget("k") == 1  # the connection and the tracker are up
+        await backend.aset("k", 1)
+        proxy.stall()
+        task = asyncio.ensure_future(backend.aget("k"))
         await asyncio.sleep(0)
+        assert tier_of(backend)._in_flight != {}  # its read is registered
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        assert await cache.aget("k") == 1
+        proxy.resume()
+        assert await backend.aget("k") == 1
 
-    asyncio.run(scenario())
-    assert tier_of(cache)._in_flight == {}
+    try:
+        asyncio.run(scenario())
+    finally:
+        proxy.close()
+    assert tier_of(backend)._in_flight == {}
 
 
 # connections lost -------------------------------------------------------------------
