@@ -8,6 +8,8 @@ waited for by polling with a generous bound.
 from __future__ import annotations
 
 import asyncio
+import shutil
+import subprocess
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -137,6 +139,45 @@ def test_another_clients_writes_reach_us(cache: RedisCache, raw_redis: redis.Red
     _warm(cache, "k", 4)
     raw_redis.flushdb()
     wait_until(lambda: cache.get("k") is None, "FLUSHDB by another client seen")
+
+
+def test_a_write_from_redis_cli_reaches_us(cache: RedisCache, redis_server: servers.Server) -> None:
+    # Another program altogether: the server's own command-line client.
+    key = _redis_key(cache, "k")
+    _warm(cache, "k", 1)
+    redis_cli = shutil.which("redis-cli") or shutil.which("valkey-cli")
+    assert redis_cli, "redis-cli comes with redis-server (Debian's redis-tools)"
+    database = urlsplit(redis_server.url()).path.strip("/") or "0"
+    command = [redis_cli, "-p", str(redis_server.port), "-n", database, "SET", key, "7"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=30, check=True)
+    assert done.stdout.strip() == "OK"
+    wait_until(lambda: cache.get("k") == 7, "SET by redis-cli seen")
+
+
+def test_tracking_table_pressure_costs_no_entry_and_no_freshness(
+    extra_servers: list[servers.Server],
+) -> None:
+    # A server whose per-key tracking table holds one key: in the default
+    # tracking mode it would drop (invalidate) every other tracked key at once.
+    # Broadcast tracking keeps no per-key table, so the entries stay, and
+    # every other client's write is still seen.
+    server = servers.start_server(["--tracking-table-max-keys", "1"])
+    extra_servers.append(server)
+    backend = cached(server.url(), prefix="table")
+    names = [f"k{n}" for n in range(50)]
+    for number, name in enumerate(names):
+        _warm(backend, name, number)
+    tier = tier_of(backend)
+    hits = tier.hits
+    assert [backend.get(name) for name in names] == list(range(50))
+    assert tier.hits == hits + 50, "every entry is still held"
+    with server.client() as raw:
+        assert raw.config_get("tracking-table-max-keys") == {"tracking-table-max-keys": "1"}
+        for number, name in enumerate(names):
+            raw.set(_redis_key(backend, name), str(number + 100).encode())
+    for number, name in enumerate(names):
+        fresh = number + 100
+        wait_until(lambda n=name, v=fresh: backend.get(n) == v, f"the write of {name} seen")
 
 
 def test_the_same_name_in_another_database_stays_apart(
