@@ -73,6 +73,12 @@ class Leg:
     # shards; pytest marker "topology"): they start up to ten servers each, so
     # two legs, one per server kind, carry them and the others skip the cost.
     topologies: bool = False
+    # Whether this leg runs the tests of the apps around the backend (pytest
+    # marker "apps": the demo, the admin and sessions in Chromium, third-party
+    # apps, the toolbar, the benchmarks' HTTP site). What they exercise changes
+    # with Django and Python, not with the server, core or loop: one leg per
+    # Django version carries them.
+    apps: bool = False
     # "compiled": the Cython build of transport/connection.py, rebuilt from the
     # checkout at the start of the leg; "pure": that same file run as Python
     # (DJANGO_ASYNC_REDIS_NO_EXTENSIONS=1), as where no compiler was at hand.
@@ -165,17 +171,24 @@ class Requirements:
 #   call_soon and timers), not what the cache does, and every other leg must
 #   keep the standard loop most sites run. The uvloop leg carries no
 #   topologies: they would cost a third ~7-minute leg.
-# - Eight legs, two at a time on two cores: about 20 minutes, under CI's 30.
-# The order is the run order, two at a time: legs of one Django version are
-# kept apart, so the two running together mostly differ in Django and server.
+# - What runs where: every leg runs the core suite (ours and Django's cache and
+#   session suites on one server). The two topology legs add Sentinel,
+#   Cluster and shards and the long suites (Django's suites again over RESP3,
+#   instrumented, with CLIENT_CACHE on): they change with the server and the
+#   core, which those two legs span. One leg per Django version adds the apps
+#   (see Leg.apps), spanning the three Pythons and both servers.
+# - Eight legs, two at a time on two cores, under CI's 30 minutes. The order
+#   is the run order: the two longest legs (the topology ones) first, side by
+#   side, then the rest, so no long leg starts last; legs of one Django version
+#   are kept apart, so the two running together mostly differ in Django.
 MATRIX = [
     Leg("3.11", "5.2", "redis", topologies=True),
-    Leg("3.12", "6.0", "redis", loop="uvloop"),
-    Leg("3.12", "6.1", "redis"),
-    Leg("3.11", "5.2", "valkey"),
     Leg("3.12", "6.1", "valkey", topologies=True, core="pure"),
+    Leg("3.12", "6.0", "redis", loop="uvloop", apps=True),
+    Leg("3.11", "5.2", "valkey", apps=True),
+    Leg("3.13", "6.1", "redis", apps=True),
     Leg("3.13", "6.0", "valkey"),
-    Leg("3.13", "6.1", "redis"),
+    Leg("3.12", "6.1", "redis"),
     Leg("3.11", "5.2", "redis", core="pure", deps="lowest"),
 ]
 
@@ -486,6 +499,7 @@ if nox is not None:
             env = without("REDIS_URL", "DJANGO_ASYNC_REDIS_NO_EXTENSIONS", "TEST_EVENT_LOOP")
             env["TEST_SERVER"] = leg.server
             env["TEST_TOPOLOGIES"] = "1" if leg.topologies else "0"
+            env["TEST_APPS"] = "1" if leg.apps else "0"
             # tests/test_core_mode.py fails the leg if the process runs another core or loop.
             env["TEST_CORE"] = leg.core
             if leg.core == "compiled":

@@ -67,20 +67,29 @@ def _use_the_event_loop_asked_for() -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """``TEST_TOPOLOGIES=0`` leaves out the multi-server topology tests and the long ones.
+    """Leave out what a leg does not carry (see noxfile's MATRIX).
 
-    scripts/test sets it on the legs that do not carry them (see its MATRIX);
-    unset, as when a developer runs pytest directly, everything runs.
+    ``TEST_TOPOLOGIES=0``: the multi-server topology tests and the long ones;
+    ``TEST_APPS=0``: the apps around the backend. scripts/test sets both per
+    leg; unset, as when a developer runs pytest directly, everything runs.
     """
-    if os.environ.get("TEST_TOPOLOGIES", "1") != "0":
+    left_out = {
+        marker
+        for variable, markers in (
+            ("TEST_TOPOLOGIES", ("topology", "long")),
+            ("TEST_APPS", ("apps",)),
+        )
+        if os.environ.get(variable, "1") == "0"
+        for marker in markers
+    }
+    if not left_out:
         return
-    kept = [
-        item
-        for item in items
-        if item.get_closest_marker("topology") is None and item.get_closest_marker("long") is None
-    ]
-    if len(kept) != len(items):
-        config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+    kept, dropped = [], []
+    for item in items:
+        leaves = any(item.get_closest_marker(marker) for marker in left_out)
+        (dropped if leaves else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
         items[:] = kept
 
 

@@ -19,6 +19,9 @@ import redis
 from django_async_redis.cache import RedisCache
 from tests.browser import SCREENSHOTS, chromium, page, playwright_api, running_demo
 
+# The apps around the backend: one leg per Django version carries them (noxfile's MATRIX).
+pytestmark = pytest.mark.apps
+
 __all__ = ["chromium", "page", "playwright_api"]  # fixtures, used by name
 
 CACHE_ADMIN = "/admin/django_async_redis_admin/cache/"

@@ -25,7 +25,9 @@ pytestmark = pytest.mark.django_db
 
 KEYS = 100_000
 NEEDLES = 7
-SCAN_COUNT = 50
+# Big enough that a walk is a couple of hundred pages (each page is a request
+# and two INFO readings per node), small enough that 100k keys take many pages.
+SCAN_COUNT = 500
 COUNTED = ["scan", "keys", "type", "pttl", "memory|usage", "get", "dbsize"]
 
 

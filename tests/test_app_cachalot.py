@@ -51,6 +51,9 @@ from tests.third_party import (
     suite_result,
 )
 
+# The apps around the backend: one leg per Django version carries them (noxfile's MATRIX).
+pytestmark = pytest.mark.apps
+
 # Databases of the session server the child's two caches use (no other test uses them).
 SUITE_DBS = (13, 14)
 CLOSED = f"redis://127.0.0.1:{servers.free_port()}/0"

@@ -28,6 +28,9 @@ from django.test import override_settings
 from tests import servers
 from tests.third_party import BACKEND, installed
 
+# The apps around the backend: one leg per Django version carries them (noxfile's MATRIX).
+pytestmark = pytest.mark.apps
+
 calls: Counter[str] = Counter()
 
 

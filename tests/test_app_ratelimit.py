@@ -42,6 +42,9 @@ from django_ratelimit.decorators import ratelimit
 from tests import servers
 from tests.third_party import BACKEND, assert_warns_and_silences, installed
 
+# The apps around the backend: one leg per Django version carries them (noxfile's MATRIX).
+pytestmark = pytest.mark.apps
+
 CLOSED = f"redis://127.0.0.1:{servers.free_port()}/0"
 HANG_BOUND = 60.0  # seconds; catches a hang, never a speed
 LIMIT = 5

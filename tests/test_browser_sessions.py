@@ -24,6 +24,9 @@ from django_async_redis.sessions import SESSION_KEY_PREFIX, USER_INDEX_KEY_PREFI
 from tests import servers
 from tests.browser import BROWSER_TIMEOUT_MS, CHROMIUM_FLAGS, chromium, playwright_api, running_demo
 
+# The apps around the backend: one leg per Django version carries them (noxfile's MATRIX).
+pytestmark = pytest.mark.apps
+
 __all__ = ["chromium", "playwright_api"]  # fixtures, used by name
 
 DEMO_REDIS_DB = 13

@@ -16,6 +16,9 @@ from pathlib import Path
 
 import pytest
 
+# The apps around the backend: one leg per Django version carries them (noxfile's MATRIX).
+pytestmark = pytest.mark.apps
+
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "scripts" / "demo"
 # Catches a hang only; the tour takes a few seconds.

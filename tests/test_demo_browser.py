@@ -18,6 +18,9 @@ import pytest
 
 from tests.browser import SCREENSHOTS, chromium, page, playwright_api, running_demo
 
+# The apps around the backend: one leg per Django version carries them (noxfile's MATRIX).
+pytestmark = pytest.mark.apps
+
 __all__ = ["chromium", "page", "playwright_api"]  # fixtures, used by name
 
 # Bounds that only catch hangs: the figures move within a second or two.

@@ -32,6 +32,9 @@ import pytest
 
 from tests import servers, system_packages
 
+# The apps around the backend: one leg per Django version carries them (noxfile's MATRIX).
+pytestmark = pytest.mark.apps
+
 REPO = Path(__file__).resolve().parent.parent
 APP = "benchmarks.e2e_site:application"
 LOOP = os.environ.get("TEST_EVENT_LOOP", "asyncio")

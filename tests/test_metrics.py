@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,7 +22,6 @@ from django_async_redis import metrics
 from django_async_redis.cache import RedisCache
 from django_async_redis.client import DefaultClient
 from django_async_redis.client.base import BaseClient
-from django_async_redis.ops import Step
 from tests import servers
 from tests import test_django_cache_suite as django_suite
 
@@ -55,6 +53,8 @@ def measured(flushed_redis: redis.Redis) -> Iterator[RedisCache]:
         yield cache
 
 
+# Django's whole suite again, instrumented: a long suite in another configuration.
+@pytest.mark.long
 @override_settings(
     CACHES=django_suite.suite_caches(
         {**settings.CACHES["default"], "OPTIONS": {"METRICS": True, "TRACING": True}}
@@ -210,74 +210,6 @@ def test_prometheus_exposition(measured: RedisCache) -> None:
     assert 'django_async_redis_reads_total{alias="measured",outcome="hit"} 1.0' in text
     assert 'django_async_redis_latency_seconds_count{alias="measured"} 3.0' in text
     assert 'django_async_redis_breaker_open{alias="measured",node=' in text
-
-
-def _best_per_call(runs: dict[str, Any], calls: int, rounds: int = 7) -> dict[str, float]:
-    """Microseconds per call of each runner: best round, rounds interleaved (drift hits all)."""
-    best = dict.fromkeys(runs, float("inf"))
-    for _ in range(rounds):
-        for name, run in runs.items():
-            best[name] = min(best[name], run(calls) / calls * 1e6)
-    return best
-
-
-def test_cost_per_call(flushed_redis: redis.Redis) -> None:
-    """Printed for the record, never asserted: off vs METRICS vs TRACING vs both.
-
-    Two figures: a GET to the loopback server (what a caller pays), and an empty
-    operation (no round trip: the driver alone, so the instrumentation's own
-    cost without network noise).
-    """
-    setting = {
-        "off": entry(),
-        "metrics": entry(METRICS=True),
-        "tracing": entry(TRACING=True),
-        "both": entry(METRICS=True, TRACING=True),
-    }
-    empty = Step((), lambda replies: None, write=False)
-    with override_settings(CACHES=setting):
-        built = {alias: caches[alias] for alias in setting}
-        for cache in built.values():
-            cache.set("k", b"v")
-
-        def sync_get(cache: Any) -> Any:
-            def run(calls: int) -> float:
-                started = time.perf_counter()
-                for _ in range(calls):
-                    cache.get("k")
-                return time.perf_counter() - started
-
-            return run
-
-        def driver(cache: Any) -> Any:
-            def run(calls: int) -> float:
-                execute = cache.client.execute
-                started = time.perf_counter()
-                for _ in range(calls):
-                    execute(empty)
-                return time.perf_counter() - started
-
-            return run
-
-        sync = _best_per_call({alias: sync_get(c) for alias, c in built.items()}, 1000)
-        bare = _best_per_call({alias: driver(c) for alias, c in built.items()}, 3000)
-
-        async def async_costs() -> dict[str, float]:
-            best = dict.fromkeys(built, float("inf"))
-            for _ in range(7):
-                for alias, cache in built.items():
-                    started = time.perf_counter()
-                    for _ in range(1000):
-                        await cache.aget("k")
-                    best[alias] = min(best[alias], (time.perf_counter() - started) / 1000 * 1e6)
-            return best
-
-        asynchronous = asyncio.run(async_costs())
-    EXPORTER.clear()
-    print("\nper-call cost, microseconds (best of 7 interleaved rounds):")
-    print(f"  {'':<8} {'sync GET':>9} {'async GET':>10} {'driver only':>12}")
-    for alias in setting:
-        print(f"  {alias:<8} {sync[alias]:9.1f} {asynchronous[alias]:10.1f} {bare[alias]:12.2f}")
 
 
 def test_client_cache_figures_in_stats_and_prometheus(flushed_redis: redis.Redis) -> None:

@@ -50,10 +50,13 @@ class _OnResp3:
         assert "3" in names
 
 
+# Django's suites again, over RESP3: a long suite in another configuration.
+@pytest.mark.long
 class Resp3CacheSuiteTests(_OnResp3, sync_suite.DjangoCacheSuiteTests):
     pass
 
 
+@pytest.mark.long
 class Resp3AsyncCacheSuiteTests(_OnResp3, async_suite.AsyncMirrorOfDjangoCacheSuiteTests):
     pass
 

@@ -16,6 +16,9 @@ from typing import Any
 import pytest
 from django.test import AsyncClient, Client
 
+# The apps around the backend: one leg per Django version carries them (noxfile's MATRIX).
+pytestmark = pytest.mark.apps
+
 PANEL = "django_async_redis.toolbar.CachePanel"
 
 
