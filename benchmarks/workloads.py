@@ -82,9 +82,12 @@ def proxy_target() -> Target:
 RAW_PREFIX = "dar-bench-raw:"
 
 
-def raw_sync_target(client: Any) -> Target:
+def raw_sync_target(client: Any, p: str = RAW_PREFIX, mget: str = "mget") -> Target:
+    """redis-py's client doing a cache's work: pickle, ``SET ... EX``, one
+    ``mget`` (``mget_nonatomic`` on a cluster: the keys span slots), a
+    non-transactional pipeline for set_many."""
     dumps, loads, proto = pickle.dumps, pickle.loads, pickle.HIGHEST_PROTOCOL
-    p = RAW_PREFIX
+    many = getattr(client, mget)
 
     def get(key: str) -> Any:
         raw = client.get(p + key)
@@ -94,7 +97,7 @@ def raw_sync_target(client: Any) -> Target:
         return client.set(p + key, dumps(value, proto), ex=300)
 
     def get_many(keys: list[str]) -> dict:
-        raws = client.mget([p + k for k in keys])
+        raws = many([p + k for k in keys])
         return {k: loads(r) for k, r in zip(keys, raws, strict=True) if r is not None}
 
     def set_many(mapping: dict[str, Any]) -> Any:
@@ -106,9 +109,12 @@ def raw_sync_target(client: Any) -> Target:
     return Target(get=get, set=set_, get_many=get_many, set_many=set_many)
 
 
-def raw_async_target(client: Any, target: Target) -> Target:
+def raw_async_target(
+    client: Any, target: Target, p: str = RAW_PREFIX, mget: str = "mget"
+) -> Target:
+    """``raw_sync_target``'s calls on redis.asyncio's client, awaited."""
     dumps, loads, proto = pickle.dumps, pickle.loads, pickle.HIGHEST_PROTOCOL
-    p = RAW_PREFIX
+    many = getattr(client, mget)
 
     async def aget(key: str) -> Any:
         raw = await client.get(p + key)
@@ -118,7 +124,7 @@ def raw_async_target(client: Any, target: Target) -> Target:
         return await client.set(p + key, dumps(value, proto), ex=300)
 
     async def aget_many(keys: list[str]) -> dict:
-        raws = await client.mget([p + k for k in keys])
+        raws = await many([p + k for k in keys])
         return {k: loads(r) for k, r in zip(keys, raws, strict=True) if r is not None}
 
     async def aset_many(mapping: dict[str, Any]) -> Any:
