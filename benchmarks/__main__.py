@@ -1,5 +1,12 @@
 """``python3 -m benchmarks``: set up the bench venv, run everything, report.
 
+Every run goes plan -> run -> figures -> report: ``plan.py`` (what to run),
+``runner.py`` (interleaved rounds over the contenders' worker processes),
+``figures.py`` (medians, spreads, paired ratios), ``report.py`` /
+``targets.py`` / ``chart.py`` (tables, PASS/FAIL lines, JSON, the docs
+chart). The cluster run (``cluster.py``) and the HTTP load test
+(``http_load.py``) plan, run and report through the same stages.
+
 Options:
   --quick           one short repetition of everything (a smoke run, not figures)
   --reps N          repetitions (default 5, end to end 3; medians are reported)
@@ -54,7 +61,7 @@ from typing import TYPE_CHECKING
 from benchmarks.backends import LOOPS
 
 if TYPE_CHECKING:
-    from benchmarks import runner
+    from benchmarks.plan import Plan
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -96,9 +103,10 @@ def main(argv: list[str]) -> int:
         bootstrap.reexec_in_venv(argv)  # returns only when already in the venv
         bootstrap.build_compiled_core()
 
+    from benchmarks import plan as plans
     from benchmarks import report, runner
 
-    plan = runner.Plan.quick() if args.quick else runner.Plan()
+    plan = plans.Plan.quick() if args.quick else plans.Plan()
     if args.reps:
         plan.reps = args.reps
         plan.e2e_reps = min(plan.e2e_reps, args.reps) if not args.quick else args.reps
@@ -120,7 +128,7 @@ def main(argv: list[str]) -> int:
         print()
         print(cluster.table(found))
         print()
-        print(f"JSON: {cluster.save_json(found).relative_to(report.REPO)}")
+        print(f"JSON: {report.shown(cluster.save_json(found))}")
         print(f"cluster run took {time.time() - started:.0f} s")
     if args.http or args.http_only:
         http(args, plan.only)
@@ -128,7 +136,7 @@ def main(argv: list[str]) -> int:
 
 
 def http(args: argparse.Namespace, only: set[str]) -> None:
-    from benchmarks import http_load, http_report
+    from benchmarks import http_load, http_report, report
 
     plan = http_load.HttpPlan.quick() if args.quick else http_load.HttpPlan()
     if args.reps:
@@ -146,24 +154,26 @@ def http(args: argparse.Namespace, only: set[str]) -> None:
     print()
     print(http_report.targets_text(data["targets"]))
     print()
-    print(f"JSON: {http_load.save_json(data).relative_to(http_load.REPO)}")
+    print(f"JSON: {report.shown(http_load.save_json(data))}")
 
 
-def single(plan: runner.Plan, args: argparse.Namespace) -> None:
-    from benchmarks import report, runner, targets
+def single(plan: Plan, args: argparse.Namespace) -> None:
+    from benchmarks import figures, report, suite, targets
 
     instructions = targets.load_instructions(args.instructions)  # a bad file fails now
-    data = runner.run_all(plan)
+    data = figures.add(suite.run(plan))
     data["instructions"] = instructions
     data["targets"] = targets.evaluate(data, instructions)
     print(report.table(data))
     print()
     print(targets.text(data["targets"]))
     print()
-    print(f"JSON: {report.save_json(data).relative_to(report.REPO)}")
+    print(f"JSON: {report.shown(report.save_json(data))}")
     if not args.no_chart:
         try:
-            print(f"chart: {report.chart(data).relative_to(report.REPO)}")
+            from benchmarks import chart
+
+            print(f"chart: {report.shown(chart.chart(data))}")
         except ImportError as exc:
             print(f"chart: not drawn ({exc}; matplotlib comes with the bench extra)")
     print(f"took {data['meta']['seconds']:.0f} s")

@@ -17,16 +17,14 @@ import threading
 import time
 import urllib.request
 from importlib.util import find_spec
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from benchmarks import loadgen
 from benchmarks import server as servers
 from benchmarks.backends import Backend
-from benchmarks.procs import REPO, WORKER_TIMEOUT, Placement, parse_result, tail, worker_cmd
-
-if TYPE_CHECKING:
-    from benchmarks.runner import Plan
+from benchmarks.plan import Plan
+from benchmarks.procs import REPO, Placement, run_once, worker_cmd
+from benchmarks.protocol import EVENT, tail
 
 
 class ConnectionWatcher(threading.Thread):
@@ -77,32 +75,24 @@ def run_burst(backend: Backend, server: servers.Server, plan: Plan) -> dict:
         "ops_per_task": plan.burst_ops_per_task,
         "seconds": plan.burst_seconds,
     }
-    with tempfile.TemporaryFile(mode="w+") as errfile:
-        proc = subprocess.Popen(
-            worker_cmd(backend, server.url, "burst", params),
-            cwd=REPO,
-            env=backend.environ(),
-            stdout=subprocess.PIPE,
-            stderr=errfile,
-            text=True,
-        )
-        watcher = ConnectionWatcher(proc.pid, server)
-        watcher.start()
-        lines: list[str] = []
-        timer = threading.Timer(WORKER_TIMEOUT, proc.kill)
-        timer.start()
-        try:
-            for line in proc.stdout:
-                lines.append(line)
-                if line.startswith("BENCH-EVENT") and '"done"' in line:
-                    watcher.stop_event.set()
-            proc.wait()
-        finally:
-            timer.cancel()
+    watchers: list[ConnectionWatcher] = []
+
+    def started(proc: subprocess.Popen) -> None:
+        watchers.append(ConnectionWatcher(proc.pid, server))
+        watchers[0].start()
+
+    def line(text: str) -> None:
+        if text.startswith(EVENT) and '"done"' in text:  # stop counting with the tasks
+            watchers[0].stop_event.set()
+
+    cmd = worker_cmd(backend.name, server.url, "burst", params)
+    try:
+        result = run_once(cmd, backend.environ(), started=started, line=line)
+    finally:
+        for watcher in watchers:
             watcher.stop_event.set()
             watcher.join(5)
-        errfile.seek(0)
-        result = parse_result("".join(lines), errfile.read(), proc.returncode)
+    watcher = watchers[0]
     if "unavailable" not in result:
         result["max_connections"] = watcher.max_clients
         result["max_sockets"] = watcher.max_sockets
