@@ -15,10 +15,11 @@ The servers, one worker process each:
   view ``/page-sync/``.
 
 Rounds: in each round every server configuration runs every contender, a
-different contender first each round; a contender's server is started, its
-values and session are written (``/setup/``), it is warmed up, all its cells
-run, and it is stopped. Figures are medians over the rounds with their
-spread; ratios (``http_report.py``) are taken within a round.
+different contender first each round (``runner.rotated``); a contender's
+server is started, its values and session are written (``/setup/``), it is
+warmed up, all its cells run, and it is stopped. Figures are medians over the
+rounds with their spread; ratios (``http_report.py``, through ``figures.py``)
+are taken within a round.
 """
 
 from __future__ import annotations
@@ -38,12 +39,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from benchmarks import loadgen
+from benchmarks import loadgen, report, runner
 from benchmarks import server as servers
 from benchmarks.backends import BY_NAME, Backend
+from benchmarks.procs import REPO
 
-REPO = Path(__file__).resolve().parent.parent
-JSON_PATH = REPO / "benchmarks" / "results" / "http-latest.json"
+JSON_PATH = report.RESULTS / "http-latest.json"
 BIN = Path(sys.executable).parent
 
 # The contenders, in table order. django-valkey's async backend has no sync
@@ -71,6 +72,10 @@ SYNC_PATHS = {"django-valkey": "django_valkey.cache.ValkeyCache"}
 LABELS = {"django-valkey": "django-valkey", "locmem": "LocMemCache (no Redis: the floor)"}
 PEERS = ("vcache", "django-valkey", "cachex", "django-redis", "django")
 ASYNC_VIEWS = ("page", "cached", "session")
+VERSIONS = (
+    "Django", "django-async-redis", "django-vcache", "django-valkey", "django-cachex",
+    "django-redis", "redis", "uvicorn", "granian", "gunicorn", "uvloop", "httptools",
+)  # fmt: skip
 SYNC_VIEWS = ("page-sync",)
 
 
@@ -159,7 +164,7 @@ def contenders(plan: HttpPlan) -> list[Backend]:
 
 
 def log(message: str) -> None:
-    print(f"[http] {message}", file=sys.stderr, flush=True)
+    runner.log(message, "http")
 
 
 class ConnectionCounter(threading.Thread):
@@ -363,21 +368,16 @@ def run(plan: HttpPlan) -> dict:
     server = servers.start()
     log(f"server: {server.version} at {server.url}")
     backends = contenders(plan)
+    meta = runner.conditions(server.version, VERSIONS)
+    meta["versions"]["wrk"] = _wrk_version()
+    meta["plan"] = {
+        k: (list(v) if isinstance(v, (tuple, set)) else v)
+        for k, v in plan.__dict__.items()
+        if k not in ("configs", "only")
+    }
+    meta["configs"] = [c.name for c in plan.configs]
     data: dict[str, Any] = {
-        "meta": {
-            "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
-            "server": server.version,
-            "cpus": os.cpu_count(),
-            "python": sys.version.split()[0],
-            "plan": {
-                k: (list(v) if isinstance(v, (tuple, set)) else v)
-                for k, v in plan.__dict__.items()
-                if k not in ("configs", "only")
-            },
-            "configs": [c.name for c in plan.configs],
-            "versions": _versions(),
-            "load_average_at_start": os.getloadavg()[0],
-        },
+        "meta": meta,
         "contenders": {
             b.name: {
                 "label": LABELS.get(b.name, b.label),
@@ -392,8 +392,7 @@ def run(plan: HttpPlan) -> dict:
         for rnd in range(plan.rounds):
             t0 = time.monotonic()
             for config in plan.configs:
-                shift = rnd % len(backends)
-                for backend in backends[shift:] + backends[:shift]:
+                for backend in runner.rotated(backends, rnd):
                     for (view, conns), result in run_site(config, backend, server, plan).items():
                         data["cells"].append(
                             {
@@ -409,26 +408,8 @@ def run(plan: HttpPlan) -> dict:
             log(f"round {rnd + 1}/{plan.rounds}: {time.monotonic() - t0:.0f} s")
     finally:
         server.stop()
-    data["meta"]["seconds"] = round(time.time() - started, 1)
-    data["meta"]["load_average_at_end"] = os.getloadavg()[0]
+    runner.finish(meta, started)
     return data
-
-
-def _versions() -> dict[str, str | None]:
-    from importlib import metadata
-
-    names = (
-        "Django", "django-async-redis", "django-vcache", "django-valkey", "django-cachex",
-        "django-redis", "redis", "uvicorn", "granian", "gunicorn", "uvloop", "httptools",
-    )  # fmt: skip
-    found: dict[str, str | None] = {}
-    for name in names:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = None
-    found["wrk"] = _wrk_version()
-    return found
 
 
 def _wrk_version() -> str | None:
@@ -441,9 +422,7 @@ def _wrk_version() -> str | None:
 
 
 def save_json(data: dict) -> Path:
-    JSON_PATH.parent.mkdir(parents=True, exist_ok=True)
-    JSON_PATH.write_text(json.dumps(data, indent=1, sort_keys=True))
-    return JSON_PATH
+    return report.save_json(data, JSON_PATH)
 
 
 def with_only(plan: HttpPlan, names: set[str], servers_: set[str] | None) -> HttpPlan:
