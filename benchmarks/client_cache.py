@@ -31,9 +31,8 @@ import time
 from typing import Any
 
 from benchmarks.figures import median_range
-from benchmarks.procs import module_cmd, run_once
 from benchmarks.protocol import RESULT, emit
-from benchmarks.runner import interleave, log
+from benchmarks.runner import fresh, interleave
 from benchmarks.targets import status
 
 VALUE = {"title": "t" * 40, "body": "b" * 900, "tags": list(range(10))}  # ~1 KiB pickled
@@ -168,15 +167,6 @@ def memory_per_entry(url: str) -> dict[str, Any]:
     return {"entry_bytes": (after - before) / count, "value_bytes": value_bytes}
 
 
-def measure(name: str, url: str) -> dict[str, Any] | None:
-    """One round of one contender, in a process of its own (its own settings)."""
-    found = run_once(module_cmd("benchmarks.client_cache", "--worker", name, url), timeout=900)
-    if "unavailable" in found:
-        log(f"{name}: failed: {found['unavailable']}", "client-cache")
-        return None
-    return found
-
-
 def tracking_cost(host: str, port: int) -> list[tuple[int, float]]:
     """SET ops/s from redis-benchmark with 0, 1, 10, 50 broadcast trackers reading along."""
     binary = shutil.which("redis-benchmark")
@@ -233,7 +223,13 @@ def main(argv: list[str]) -> int:
 
     server = servers.start()
     try:
-        figures = interleave(names, args.rounds, lambda name: measure(name, server.url))
+        figures = interleave(
+            names,
+            args.rounds,
+            lambda name: fresh(
+                "benchmarks.client_cache", name, server.url, timeout=900, prefix="client-cache"
+            ),
+        )
         cost = tracking_cost(server.host, server.port)
     finally:
         server.stop()

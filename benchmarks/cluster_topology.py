@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from benchmarks import procs
 from benchmarks import server as servers
 
 PRIMARIES = 3
@@ -48,13 +49,7 @@ class Node:
             return raw.execute_command(*args)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        procs.stop(self.process)
         self.workdir.cleanup()
 
 

@@ -23,7 +23,7 @@ from benchmarks import loadgen
 from benchmarks import server as servers
 from benchmarks.backends import Backend
 from benchmarks.plan import Plan
-from benchmarks.procs import REPO, Placement, run_once, worker_cmd
+from benchmarks.procs import REPO, Placement, run_once, stop, worker_cmd
 from benchmarks.protocol import EVENT, tail
 
 
@@ -119,12 +119,7 @@ def run_e2e(backend: Backend, server: servers.Server, plan: Plan) -> dict:
         except Exception as exc:
             result = {"unavailable": f"{type(exc).__name__}: {exc}"}
         finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc)
         if "unavailable" in result:
             errfile.seek(0)
             result["unavailable"] = f"{result['unavailable']} {tail(errfile.read())}"[:300]

@@ -32,9 +32,8 @@ import time
 
 from benchmarks.backends import BY_NAME
 from benchmarks.figures import median_range
-from benchmarks.procs import module_cmd, run_once
 from benchmarks.protocol import RESULT, emit
-from benchmarks.runner import interleave, log
+from benchmarks.runner import fresh, interleave
 from benchmarks.targets import status
 
 DEFAULT = ["ours", "vcache", "django", "locmem"]
@@ -101,16 +100,6 @@ def worker(name: str, url: str, requests: int) -> dict[str, float]:
     return asyncio.run(main())
 
 
-def measure(name: str, url: str, requests: int) -> dict[str, float] | None:
-    """One round of one contender, in a process of its own (its own settings)."""
-    cmd = module_cmd("benchmarks.per_request", "--worker", name, url, str(requests))
-    found = run_once(cmd, timeout=600)
-    if "unavailable" in found:
-        log(f"{name}: failed: {found['unavailable']}", "per-request")
-        return None
-    return found
-
-
 def spread(values: list[float]) -> str:
     return median_range(values, ".1f", ".0f")
 
@@ -130,8 +119,13 @@ def main(argv: list[str]) -> int:
     server = servers.start()
     try:
         figures = interleave(
-            names, args.rounds, lambda name: measure(name, server.url, args.requests)
-        )
+            names,
+            args.rounds,
+            lambda name: fresh(
+                "benchmarks.per_request", name, server.url, str(args.requests),
+                timeout=600, prefix="per-request",
+            ),
+        )  # fmt: skip
     finally:
         server.stop()
     print(f"\nµs per request, median (min-max) of {args.rounds} interleaved rounds, "

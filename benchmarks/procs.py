@@ -124,6 +124,18 @@ class KeptWorker:
         self.stderr.close()
 
 
+def stop(proc: subprocess.Popen, grace: float = 10) -> None:
+    """Ask ``proc`` to end (SIGTERM), and kill it if it has not within ``grace`` s."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def run_once(
     cmd: list[str],
     env: dict[str, str] | None = None,

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, TypeVar
 
-from benchmarks.procs import KeptWorker, Placement
+from benchmarks.procs import KeptWorker, Placement, module_cmd, run_once
 
 T = TypeVar("T")
 K = TypeVar("K")  # what interleave measures: a contender's name, or (threads, name)
@@ -193,3 +193,14 @@ def interleave(
             for key, value in (measure(name) or {}).items():
                 figures[name].setdefault(key, []).append(value)
     return figures
+
+
+def fresh(module: str, *args: str, timeout: float, prefix: str) -> dict[str, Any] | None:
+    """One round of a standalone run's contender: ``python -m MODULE --worker
+    ARGS`` in a process of its own (its own settings, a Django that never saw
+    the cache), its ``BENCH-RESULT``; None, and a log line, when it failed."""
+    found = run_once(module_cmd(module, "--worker", *args), timeout=timeout)
+    if "unavailable" in found:
+        log(f"{' '.join(args[:1])}: failed: {found['unavailable']}", prefix)
+        return None
+    return found

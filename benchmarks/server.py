@@ -20,6 +20,8 @@ from importlib.util import find_spec
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from benchmarks import procs
+
 
 @dataclass
 class Server:
@@ -45,13 +47,8 @@ class Server:
             return None
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            procs.stop(self.process)
         if self.workdir is not None:
             self.workdir.cleanup()
 

@@ -20,9 +20,8 @@ import threading
 import time
 from typing import Any
 
-from benchmarks.procs import module_cmd, run_once
 from benchmarks.protocol import RESULT, emit
-from benchmarks.runner import interleave, log
+from benchmarks.runner import fresh, interleave
 
 SECONDS = 1.5
 CONTENDERS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -86,12 +85,8 @@ def main(argv: list[str]) -> int:
 
     def measure(cell: tuple[int, str]) -> dict[str, float] | None:
         threads, name = cell
-        cmd = module_cmd("benchmarks.threads", "--worker", name, server.url, str(threads))
-        result = run_once(cmd, timeout=300)
-        if "unavailable" in result:
-            log(f"{name} x{threads}: {result['unavailable']}", "threads")
-            return None
-        return result
+        url = server.url
+        return fresh("benchmarks.threads", name, url, str(threads), timeout=300, prefix="threads")
 
     cells = [(threads, name) for threads in counts for name in names]
     try:

@@ -226,6 +226,18 @@ def _check_value(result: Any, i: int) -> None:
         raise AssertionError(f"key {key_for(i)} read back {str(result)[:80]!r}")
 
 
+def _per_call(elapsed: float, ops: int, warm: int) -> dict:
+    return {
+        "us_per_op": elapsed / ops * 1e6,
+        "ops": ops,
+        "seconds": elapsed,
+        "total_ops": warm + ops,
+    }
+
+
+# sequential and asequential are twins on purpose: the timed loop calls (or
+# awaits) ``fn`` directly, as a caller would; a loop shared through a helper
+# would be timed along with the contender.
 def sequential(fn: Callable[[], Any], budget: Budget) -> dict:
     """Mean microseconds per call of ``fn``, called back to back."""
     batch = 10
@@ -243,16 +255,11 @@ def sequential(fn: Callable[[], Any], budget: Budget) -> dict:
         ops += batch
         if time.perf_counter() >= deadline:
             break
-    elapsed = time.perf_counter() - t0
-    return {
-        "us_per_op": elapsed / ops * 1e6,
-        "ops": ops,
-        "seconds": elapsed,
-        "total_ops": warm + ops,
-    }
+    return _per_call(time.perf_counter() - t0, ops, warm)
 
 
 async def asequential(fn: Callable[[], Awaitable[Any]], budget: Budget) -> dict:
+    """Mean microseconds per call of ``fn``, awaited back to back."""
     batch = 10
     end = time.perf_counter() + budget.warmup
     warm = 0
@@ -268,13 +275,7 @@ async def asequential(fn: Callable[[], Awaitable[Any]], budget: Budget) -> dict:
         ops += batch
         if time.perf_counter() >= deadline:
             break
-    elapsed = time.perf_counter() - t0
-    return {
-        "us_per_op": elapsed / ops * 1e6,
-        "ops": ops,
-        "seconds": elapsed,
-        "total_ops": warm + ops,
-    }
+    return _per_call(time.perf_counter() - t0, ops, warm)
 
 
 async def _mixed_op(
@@ -297,7 +298,9 @@ async def _mixed_op(
         raise
 
 
-async def concurrent_mixed(target: Target, tasks: int, budget: Budget, write_ratio=0.1) -> dict:
+async def concurrent_mixed(
+    target: Target, tasks: int, budget: Budget, write_ratio: float = 0.1
+) -> dict:
     """``tasks`` asyncio tasks, each looping 90% aget / 10% aset over N_KEYS keys.
 
     Counts completed operations inside the measured window only; every read is
