@@ -32,7 +32,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field, replace
@@ -42,6 +41,7 @@ from typing import Any
 from benchmarks import loadgen, report, runner
 from benchmarks import server as servers
 from benchmarks.backends import BY_NAME, Backend
+from benchmarks.connections import ConnectionCounter
 from benchmarks.procs import REPO
 
 JSON_PATH = report.RESULTS / "http-latest.json"
@@ -165,57 +165,6 @@ def contenders(plan: HttpPlan) -> list[Backend]:
 
 def log(message: str) -> None:
     runner.log(message, "http")
-
-
-class ConnectionCounter(threading.Thread):
-    """The most Redis connections any one process of the server held (the
-    server and its workers; psutil reads each one's TCP sockets)."""
-
-    def __init__(self, pid: int, redis_port: int, interval: float = 0.2) -> None:
-        super().__init__(daemon=True)
-        import psutil
-
-        self.psutil = psutil
-        self.root = psutil.Process(pid)
-        self.redis_port = redis_port
-        self.interval = interval
-        self.stop_event = threading.Event()
-        self.per_process = 0
-        self.workers = 0  # processes seen holding one at least
-
-    def sample(self) -> None:
-        psutil = self.psutil
-        try:
-            procs = [self.root, *self.root.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            return
-        holding = 0
-        for proc in procs:
-            try:
-                sockets = proc.net_connections(kind="tcp")
-            except (psutil.NoSuchProcess, psutil.AccessDenied):
-                continue
-            mine = sum(
-                1
-                for s in sockets
-                if s.raddr and s.raddr.port == self.redis_port and s.status == "ESTABLISHED"
-            )
-            self.per_process = max(self.per_process, mine)
-            holding += mine > 0
-        self.workers = max(self.workers, holding)
-
-    def run(self) -> None:
-        while not self.stop_event.wait(self.interval):
-            self.sample()
-
-    def __enter__(self) -> ConnectionCounter:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop_event.set()
-        self.join(5)
-        self.sample()  # the connections still open once the load stopped
 
 
 def wrk(url: str, connections: int, seconds: float, cookie: str) -> dict:
