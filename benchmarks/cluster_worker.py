@@ -16,36 +16,15 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Callable
 from typing import Any
 
 from benchmarks import protocol
 from benchmarks import workloads as w
 from benchmarks.cluster_backends import BY_NAME, ClusterContender
-from benchmarks.worker import setup_django
+from benchmarks.worker import ServerCounter, setup_django
 
 GET_MANY = 20  # keys per get_many: spread over the slots, so over every primary
-SYNC_WORKLOADS = ("get", "get_many")
-ASYNC_WORKLOADS = ("aget", "concurrent", "aget_many")
 RAW_PREFIX = "dar-bench-rawcluster:"
-
-
-class CommandCounter:
-    """Commands the primaries processed, summed, read with clients of our own."""
-
-    def __init__(self, primaries: list[str]) -> None:
-        import redis
-
-        self.clients = [redis.Redis.from_url(url) for url in primaries]
-
-    def __call__(self) -> int:
-        return sum(int(c.info("stats")["total_commands_processed"]) for c in self.clients)
-
-
-def django_target(cache: Any) -> w.Target:
-    """The cache's methods; an async method the backend lacks stays None."""
-    names = ("get", "set", "get_many", "set_many", "aget", "aset", "aget_many", "aset_many")
-    return w.Target(**{name: getattr(cache, name, None) for name in names})
 
 
 def _slots_and_nodes(full_keys: list[bytes], seed: str) -> tuple[int, int]:
@@ -71,12 +50,12 @@ class Contender:
         self.concurrency = params.get("concurrency", 100)
         self.loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self.loop)
-        self.count = CommandCounter(params["primaries"])
+        self.count = ServerCounter(params["primaries"])
         self.keys = [w.key_for(i) for i in range(GET_MANY)]
         self.raw_async: Any = None
         if contender.kind == "django":
             cache = setup_django(contender.cache_settings(seeds))
-            self.target = django_target(cache)
+            self.target = w.django_target(cache)
             full = [cache.make_key(k).encode() for k in self.keys]
         else:
             import redis.cluster
@@ -86,6 +65,8 @@ class Contender:
             self.target = w.raw_sync_target(client, RAW_PREFIX, "mget_nonatomic")
             self.loop.run_until_complete(self._raw_async(seeds))
             full = [(RAW_PREFIX + k).encode() for k in self.keys]
+        run = self.loop.run_until_complete
+        self.jobs = w.jobs(self.target, self.budgets, run, self.concurrency, self.keys)
         self.slots, self.nodes = (
             _slots_and_nodes(full, seeds[0]) if contender.cluster else (None, 1)
         )
@@ -120,23 +101,12 @@ class Contender:
         if not isinstance(got, dict) or got.get("id") != 7:
             raise AssertionError(f"aget read back {str(got)[:80]!r}")
 
-    def workload(self, name: str) -> tuple[Callable[[], dict], float] | None:
-        """(a callable giving the result, its time budget), or None: not supported."""
-        t, b, one, keys = self.target, self.budgets, w.key_for(3), self.keys
+    def supported(self, name: str) -> bool:
+        """Whether the contender has the methods the workload calls."""
+        t = self.target
         needs = {"get": t.get, "get_many": t.get_many, "aget": t.aget}
         needs.update(concurrent=t.aget and t.aset, aget_many=t.aget_many)
-        if needs[name] is None:
-            return None
-        run = self.loop.run_until_complete
-        jobs: dict[str, Callable[[], dict]] = {
-            "get": lambda: w.sequential(lambda: t.get(one), b["get"]),
-            "get_many": lambda: w.sequential(lambda: t.get_many(keys), b["get_many"]),
-            "aget": lambda: run(w.asequential(lambda: t.aget(one), b["aget"])),
-            "concurrent": lambda: run(w.concurrent_mixed(t, self.concurrency, b["concurrent"])),
-            "aget_many": lambda: run(w.asequential(lambda: t.aget_many(keys), b["aget_many"])),
-        }
-        budget = b[name]
-        return jobs[name], budget.warmup + budget.duration
+        return needs[name] is not None
 
     def check_many(self) -> None:
         """A get_many that returns fewer keys than asked is wrong, not fast."""
@@ -150,13 +120,11 @@ class Contender:
                 raise AssertionError(f"get_many returned {len(got)} of {GET_MANY} keys")
 
     def run(self, name: str) -> dict:
-        job = self.workload(name)
-        if job is None:
+        if not self.supported(name):
             return {"skipped": "n/a"}
-        fn, limit = job
         check = self.check_many if name in ("get_many", "aget_many") else None
-        # one INFO per primary reads the count
-        return protocol.measured(name, fn, limit, self.count, len(self.count.clients), check)
+        limit = self.budgets[name].limit
+        return protocol.measured(name, self.jobs[name], limit, self.count, self.count.reads, check)
 
 
 def _cluster_node(cls: Any, url: str) -> Any:

@@ -29,7 +29,6 @@ import json
 import os
 import sys
 import traceback
-from collections.abc import Callable
 from typing import Any
 
 from benchmarks import protocol
@@ -38,20 +37,21 @@ from benchmarks.backends import Backend, resolve
 from benchmarks.protocol import EVENT, HANG_LIMIT, RESULT, WATCHDOG, emit, reason
 
 SYNC_WORKLOADS = ("get", "get_many", "set_many")
-ASYNC_WORKLOADS = ("aget", "concurrent", "concurrent_proxy", "aget_many", "aset_many")
 
 
 class ServerCounter:
-    """Commands the server processed, read with a client of our own: a contender
-    that answered from process memory would show fewer than one per get."""
+    """Commands the servers processed, summed, read with clients of our own: a
+    contender that answered from process memory would show fewer than one per
+    get. ``reads``: the commands one reading costs (an INFO per server)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, urls: list[str]) -> None:
         import redis
 
-        self.client = redis.Redis.from_url(url)
+        self.clients = [redis.Redis.from_url(url) for url in urls]
+        self.reads = len(self.clients)
 
     def __call__(self) -> int:
-        return int(self.client.info("stats")["total_commands_processed"])
+        return sum(int(c.info("stats")["total_commands_processed"]) for c in self.clients)
 
 
 def contender_environment(backend: Backend) -> dict[str, str]:
@@ -114,7 +114,7 @@ class Contender:
         self.concurrency = params.get("concurrency", 100)
         self.loop = new_event_loop(backend.loop)
         asyncio.set_event_loop(self.loop)
-        self.count = ServerCounter(url)
+        self.count = ServerCounter([url])
         self.raw_async = None
         self.proxy: w.Target | None = None  # calls through django.core.cache.cache
         if backend.kind == "django":
@@ -129,8 +129,12 @@ class Contender:
 
             self.target = w.raw_sync_target(redis.Redis.from_url(url))
             self.loop.run_until_complete(self._raw_async())
-        self.keys = [w.key_for(i) for i in range(w.MANY)]
-        self.mapping = {f"m{i}": w.value_for(i) for i in range(w.MANY)}
+        keys = [w.key_for(i) for i in range(w.MANY)]
+        mapping = {f"m{i}": w.value_for(i) for i in range(w.MANY)}
+        run = self.loop.run_until_complete
+        self.jobs = w.jobs(
+            self.target, self.budgets, run, self.concurrency, keys, mapping, self.proxy
+        )
 
     async def _raw_async(self) -> None:
         import redis.asyncio
@@ -152,31 +156,11 @@ class Contender:
             return "n/a (not a Django cache)"
         return None
 
-    def workload(self, name: str) -> tuple[Callable[[], dict], float]:
-        """A callable giving the result, and its time budget."""
-        t, b, one, keys, mapping = self.target, self.budgets, w.key_for(3), self.keys, self.mapping
-        run = self.loop.run_until_complete
-        proxy, tasks = self.proxy, self.concurrency
-        jobs: dict[str, Callable[[], dict]] = {
-            "get": lambda: w.sequential(lambda: t.get(one), b["get"]),
-            "get_many": lambda: w.sequential(lambda: t.get_many(keys), b["get_many"]),
-            "set_many": lambda: w.sequential(lambda: t.set_many(mapping), b["set_many"]),
-            "aget": lambda: run(w.asequential(lambda: t.aget(one), b["aget"])),
-            "concurrent": lambda: run(w.concurrent_mixed(t, tasks, b["concurrent"])),
-            "concurrent_proxy": lambda: run(
-                w.concurrent_mixed(proxy, tasks, b["concurrent_proxy"])
-            ),
-            "aget_many": lambda: run(w.asequential(lambda: t.aget_many(keys), b["aget_many"])),
-            "aset_many": lambda: run(w.asequential(lambda: t.aset_many(mapping), b["aset_many"])),
-        }
-        budget = b[name]
-        return jobs[name], budget.warmup + budget.duration
-
     def run(self, name: str) -> dict:
         if (why := self.skip_reason(name)) is not None:
             return {"skipped": why}
-        fn, limit = self.workload(name)
-        return protocol.measured(name, fn, limit, self.count, reads=1)  # one INFO
+        limit = self.budgets[name].limit
+        return protocol.measured(name, self.jobs[name], limit, self.count, self.count.reads)
 
 
 def serve(backend: Backend, url: str, params: dict) -> None:

@@ -53,14 +53,16 @@ class Target:
     aset_many: Callable[[dict[str, Any]], Awaitable[Any]] | None = None
 
 
-def django_target(cache: Any, has_sync: bool) -> Target:
-    target = Target(
-        aget=cache.aget, aset=cache.aset, aget_many=cache.aget_many, aset_many=cache.aset_many
-    )
-    if has_sync:
-        target.get, target.set = cache.get, cache.set
-        target.get_many, target.set_many = cache.get_many, cache.set_many
-    return target
+SYNC_METHODS = ("get", "set", "get_many", "set_many")
+ASYNC_METHODS = ("aget", "aset", "aget_many", "aset_many")
+
+
+def django_target(cache: Any, has_sync: bool = True) -> Target:
+    """A Django cache's bound methods; one the backend lacks (a sync-only
+    cluster backend's a* methods) stays None, as do the sync ones of an
+    async-only backend (``has_sync`` False)."""
+    names = (*SYNC_METHODS, *ASYNC_METHODS) if has_sync else ASYNC_METHODS
+    return Target(**{name: getattr(cache, name, None) for name in names})
 
 
 def proxy_target() -> Target:
@@ -219,6 +221,11 @@ class Budget:
     warmup: float
     duration: float
     max_ops: int
+
+    @property
+    def limit(self) -> float:
+        """How long a workload of this budget may take, before the watchdog's slack."""
+        return self.warmup + self.duration
 
 
 def _check_value(result: Any, i: int) -> None:
@@ -391,3 +398,31 @@ async def apopulate(target: Target) -> None:
     got = await target.aget_many([key_for(i) for i in range(MANY)])
     if len(got) != MANY:
         raise AssertionError(f"aget_many returned {len(got)} of {MANY} keys")
+
+
+def jobs(
+    t: Target,
+    budgets: dict[str, Budget],
+    run: Callable[[Awaitable[dict]], dict],
+    tasks: int,
+    keys: list[str],
+    mapping: dict[str, Any] | None = None,
+    proxy: Target | None = None,
+) -> dict[str, Callable[[], dict]]:
+    """Every workload on ``t``, by name, each a callable giving its result:
+    ``run`` runs a coroutine on the worker's one loop, ``keys`` are read by the
+    get_many pair, ``mapping`` written by the set_many pair, ``proxy`` is the
+    target of ``concurrent_proxy``. The worker says which of them apply."""
+    one = key_for(3)
+    return {
+        "get": lambda: sequential(lambda: t.get(one), budgets["get"]),
+        "get_many": lambda: sequential(lambda: t.get_many(keys), budgets["get_many"]),
+        "set_many": lambda: sequential(lambda: t.set_many(mapping), budgets["set_many"]),
+        "aget": lambda: run(asequential(lambda: t.aget(one), budgets["aget"])),
+        "concurrent": lambda: run(concurrent_mixed(t, tasks, budgets["concurrent"])),
+        "concurrent_proxy": lambda: run(
+            concurrent_mixed(proxy, tasks, budgets["concurrent_proxy"])
+        ),
+        "aget_many": lambda: run(asequential(lambda: t.aget_many(keys), budgets["aget_many"])),
+        "aset_many": lambda: run(asequential(lambda: t.aset_many(mapping), budgets["aset_many"])),
+    }
