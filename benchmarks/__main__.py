@@ -103,36 +103,39 @@ def main(argv: list[str]) -> int:
         bootstrap.reexec_in_venv(argv)  # returns only when already in the venv
         bootstrap.build_compiled_core()
 
-    from benchmarks import plan as plans
-    from benchmarks import report, runner
+    from benchmarks import runner
+    from benchmarks.plan import Plan
 
-    plan = plans.Plan.quick() if args.quick else plans.Plan()
-    if args.reps:
-        plan.reps = args.reps
-        plan.e2e_reps = min(plan.e2e_reps, args.reps) if not args.quick else args.reps
-    plan.only = {name for name in args.only.split(",") if name}
-    plan.e2e_enabled = not args.skip_e2e
-    plan.burst_enabled = not args.skip_burst
-    plan.loops = args.loops
-    plan.baseline = args.baseline
-
+    plan = Plan.of(
+        quick=args.quick,
+        reps=args.reps,
+        only={name for name in args.only.split(",") if name},
+        e2e=not args.skip_e2e,
+        burst=not args.skip_burst,
+        loops=args.loops,
+        baseline=args.baseline,
+    )
     if args.wait_idle:
         runner.wait_idle(args.wait_idle)
     if not (args.cluster_only or args.http_only):
         single(plan, args)
     if args.cluster or args.cluster_only:
-        from benchmarks import cluster
-
-        started = time.time()
-        found = cluster.run(plan, reps=args.reps or (1 if args.quick else None))
-        print()
-        print(cluster.table(found))
-        print()
-        print(f"JSON: {report.shown(cluster.save_json(found))}")
-        print(f"cluster run took {time.time() - started:.0f} s")
+        cluster_run(plan, args)
     if args.http or args.http_only:
         http(args, plan.only)
     return 0
+
+
+def cluster_run(plan: Plan, args: argparse.Namespace) -> None:
+    from benchmarks import cluster, report
+
+    started = time.time()
+    found = cluster.run(plan, reps=args.reps or (1 if args.quick else None))
+    print()
+    print(cluster.table(found))
+    print()
+    print(f"JSON: {report.shown(cluster.save_json(found))}")
+    print(f"cluster run took {time.time() - started:.0f} s")
 
 
 def http(args: argparse.Namespace, only: set[str]) -> None:

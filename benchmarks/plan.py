@@ -68,6 +68,29 @@ class Plan:
             rb_requests_c1=5_000,
         )
 
+    @classmethod
+    def of(
+        cls,
+        quick: bool = False,
+        reps: int | None = None,
+        only: set[str] | None = None,
+        e2e: bool = True,
+        burst: bool = True,
+        loops: tuple[str, ...] = LOOPS,
+        baseline: str | None = None,
+    ) -> Plan:
+        """The plan the command line asks for (``python3 -m benchmarks``'s options)."""
+        plan = cls.quick() if quick else cls()
+        if reps:
+            plan.reps = reps
+            # end to end: --reps only lowers its 3 repetitions (each costs ~6 s), but
+            # a --quick run does what it is told
+            plan.e2e_reps = reps if quick else min(plan.e2e_reps, reps)
+        plan.only = set(only or ())
+        plan.e2e_enabled, plan.burst_enabled = e2e, burst
+        plan.loops, plan.baseline = loops, baseline
+        return plan
+
     def budgets(self) -> dict[str, dict[str, Any]]:
         """Each worker workload's warm-up, duration and most operations."""
         seq = {"warmup": self.seq[0], "duration": self.seq[1], "max_ops": 200_000}
