@@ -28,17 +28,17 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 from benchmarks.figures import median_range
+from benchmarks.procs import REPO, module_cmd
 from benchmarks.protocol import emit
+from benchmarks.report import RESULTS
 from benchmarks.runner import rotated
 
 WINDOW = 4.0
 RECOVERY_LIMIT = 15.0
 TIMEOUT = 0.5
-RESULTS = Path(__file__).resolve().parent / "results"
 
 # name -> (label, BACKEND, OPTIONS, has sync API)
 CONTENDERS: dict[str, tuple[str, str, dict[str, Any], bool]] = {
@@ -136,12 +136,14 @@ def worker(name: str, url: str, mode: str) -> None:
 
 
 def _one(name: str, mode: str, url: str, pid: int) -> dict[str, Any]:
+    # Not procs.run_once: the parent talks with this worker while it runs
+    # (the server is stopped between its READY and its WINDOW).
     process = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.hung", "--worker", name, url, mode],
+        module_cmd("benchmarks.hung", "--worker", name, url, mode),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
-        cwd=Path(__file__).resolve().parent.parent,
+        cwd=REPO,
     )
     assert process.stdin is not None and process.stdout is not None
     result: dict[str, Any] = {}
