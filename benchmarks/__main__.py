@@ -139,15 +139,15 @@ def cluster_run(plan: Plan, args: argparse.Namespace) -> None:
 
 
 def http(args: argparse.Namespace, only: set[str]) -> None:
-    from benchmarks import http_load, http_report, report
+    from benchmarks import http_load, http_plan, http_report, report
 
-    plan = http_load.HttpPlan.quick() if args.quick else http_load.HttpPlan()
+    plan = http_plan.HttpPlan.quick() if args.quick else http_plan.HttpPlan()
     if args.reps:
         plan.rounds = args.reps
     if args.http_seconds:
         plan.seconds = args.http_seconds
     chosen = {x for x in args.http_servers.split(",") if x}
-    plan = http_load.with_only(plan, only, chosen)
+    plan = http_plan.with_only(plan, only, chosen)
     data = http_load.run(plan)
     data["targets"] = http_report.targets(data)
     print()

@@ -19,7 +19,7 @@ from typing import Any
 from benchmarks import figures
 from benchmarks.figures import DASH
 from benchmarks.figures import span as _span
-from benchmarks.http_load import ASYNC_VIEWS, PEERS
+from benchmarks.http_plan import ASYNC_VIEWS, PEERS
 from benchmarks.targets import status, verdict_line
 
 TARGET_E2E = (
