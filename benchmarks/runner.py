@@ -195,12 +195,15 @@ def interleave(
     return figures
 
 
-def fresh(module: str, *args: str, timeout: float, prefix: str) -> dict[str, Any] | None:
+def fresh(
+    module: str, *args: str, timeout: float, prefix: str, what: str | None = None
+) -> dict[str, Any] | None:
     """One round of a standalone run's contender: ``python -m MODULE --worker
     ARGS`` in a process of its own (its own settings, a Django that never saw
-    the cache), its ``BENCH-RESULT``; None, and a log line, when it failed."""
+    the cache), its ``BENCH-RESULT``; None, and a log line naming ``what``
+    (default: the first of ARGS, the contender), when it failed."""
     found = run_once(module_cmd(module, "--worker", *args), timeout=timeout)
     if "unavailable" in found:
-        log(f"{' '.join(args[:1])}: failed: {found['unavailable']}", prefix)
+        log(f"{what or args[0]}: failed: {found['unavailable']}", prefix)
         return None
     return found

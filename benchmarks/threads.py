@@ -85,8 +85,10 @@ def main(argv: list[str]) -> int:
 
     def measure(cell: tuple[int, str]) -> dict[str, float] | None:
         threads, name = cell
-        url = server.url
-        return fresh("benchmarks.threads", name, url, str(threads), timeout=300, prefix="threads")
+        args = (name, server.url, str(threads))
+        return fresh(
+            "benchmarks.threads", *args, timeout=300, prefix="threads", what=f"{name} x{threads}"
+        )
 
     cells = [(threads, name) for threads in counts for name in names]
     try:
