@@ -1,5 +1,12 @@
 """``python3 -m benchmarks``: set up the bench venv, run everything, report.
 
+Every run goes plan -> run -> figures -> report: ``plan.py`` (what to run),
+``runner.py`` (interleaved rounds over the contenders' worker processes),
+``figures.py`` (medians, spreads, paired ratios), ``report.py`` /
+``targets.py`` / ``chart.py`` (tables, PASS/FAIL lines, JSON, the docs
+chart). The cluster run (``cluster.py``) and the HTTP load test
+(``http_load.py``) plan, run and report through the same stages.
+
 Options:
   --quick           one short repetition of everything (a smoke run, not figures)
   --reps N          repetitions (default 5, end to end 3; medians are reported)
@@ -54,7 +61,7 @@ from typing import TYPE_CHECKING
 from benchmarks.backends import LOOPS
 
 if TYPE_CHECKING:
-    from benchmarks import runner
+    from benchmarks.plan import Plan
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -96,47 +103,51 @@ def main(argv: list[str]) -> int:
         bootstrap.reexec_in_venv(argv)  # returns only when already in the venv
         bootstrap.build_compiled_core()
 
-    from benchmarks import report, runner
+    from benchmarks import runner
+    from benchmarks.plan import Plan
 
-    plan = runner.Plan.quick() if args.quick else runner.Plan()
-    if args.reps:
-        plan.reps = args.reps
-        plan.e2e_reps = min(plan.e2e_reps, args.reps) if not args.quick else args.reps
-    plan.only = {name for name in args.only.split(",") if name}
-    plan.e2e_enabled = not args.skip_e2e
-    plan.burst_enabled = not args.skip_burst
-    plan.loops = args.loops
-    plan.baseline = args.baseline
-
+    plan = Plan.of(
+        quick=args.quick,
+        reps=args.reps,
+        only={name for name in args.only.split(",") if name},
+        e2e=not args.skip_e2e,
+        burst=not args.skip_burst,
+        loops=args.loops,
+        baseline=args.baseline,
+    )
     if args.wait_idle:
         runner.wait_idle(args.wait_idle)
     if not (args.cluster_only or args.http_only):
         single(plan, args)
     if args.cluster or args.cluster_only:
-        from benchmarks import cluster
-
-        started = time.time()
-        found = cluster.run(plan, reps=args.reps or (1 if args.quick else None))
-        print()
-        print(cluster.table(found))
-        print()
-        print(f"JSON: {cluster.save_json(found).relative_to(report.REPO)}")
-        print(f"cluster run took {time.time() - started:.0f} s")
+        cluster_run(plan, args)
     if args.http or args.http_only:
         http(args, plan.only)
     return 0
 
 
-def http(args: argparse.Namespace, only: set[str]) -> None:
-    from benchmarks import http_load, http_report
+def cluster_run(plan: Plan, args: argparse.Namespace) -> None:
+    from benchmarks import cluster, report
 
-    plan = http_load.HttpPlan.quick() if args.quick else http_load.HttpPlan()
+    started = time.time()
+    found = cluster.run(plan, reps=args.reps or (1 if args.quick else None))
+    print()
+    print(cluster.table(found))
+    print()
+    print(f"JSON: {report.shown(cluster.save_json(found))}")
+    print(f"cluster run took {time.time() - started:.0f} s")
+
+
+def http(args: argparse.Namespace, only: set[str]) -> None:
+    from benchmarks import http_load, http_plan, http_report, report
+
+    plan = http_plan.HttpPlan.quick() if args.quick else http_plan.HttpPlan()
     if args.reps:
         plan.rounds = args.reps
     if args.http_seconds:
         plan.seconds = args.http_seconds
     chosen = {x for x in args.http_servers.split(",") if x}
-    plan = http_load.with_only(plan, only, chosen)
+    plan = http_plan.with_only(plan, only, chosen)
     data = http_load.run(plan)
     data["targets"] = http_report.targets(data)
     print()
@@ -146,24 +157,26 @@ def http(args: argparse.Namespace, only: set[str]) -> None:
     print()
     print(http_report.targets_text(data["targets"]))
     print()
-    print(f"JSON: {http_load.save_json(data).relative_to(http_load.REPO)}")
+    print(f"JSON: {report.shown(http_load.save_json(data))}")
 
 
-def single(plan: runner.Plan, args: argparse.Namespace) -> None:
-    from benchmarks import report, runner, targets
+def single(plan: Plan, args: argparse.Namespace) -> None:
+    from benchmarks import figures, report, suite, targets
 
     instructions = targets.load_instructions(args.instructions)  # a bad file fails now
-    data = runner.run_all(plan)
+    data = figures.add(suite.run(plan))
     data["instructions"] = instructions
     data["targets"] = targets.evaluate(data, instructions)
     print(report.table(data))
     print()
     print(targets.text(data["targets"]))
     print()
-    print(f"JSON: {report.save_json(data).relative_to(report.REPO)}")
+    print(f"JSON: {report.shown(report.save_json(data))}")
     if not args.no_chart:
         try:
-            print(f"chart: {report.chart(data).relative_to(report.REPO)}")
+            from benchmarks import chart
+
+            print(f"chart: {report.shown(chart.chart(data))}")
         except ImportError as exc:
             print(f"chart: not drawn ({exc}; matplotlib comes with the bench extra)")
     print(f"took {data['meta']['seconds']:.0f} s")

@@ -122,14 +122,15 @@ def in_venv(venv: Path) -> bool:
         return False
 
 
-def reexec_in_venv(argv: list[str]) -> None:
-    """Replace this process with ``python -m benchmarks`` from the bench venv."""
+def reexec_in_venv(argv: list[str], module: str = "benchmarks") -> None:
+    """Replace this process with ``python -m MODULE ARGV`` from the bench venv
+    (the peers live there); returns only when already in it."""
     venv = venv_dir()
     if in_venv(venv):
         return
     python = ensure_venv()
     os.chdir(REPO)
-    os.execv(str(python), [str(python), "-m", "benchmarks", *argv])
+    os.execv(str(python), [str(python), "-m", module, *argv])
 
 
 def build_compiled_core() -> None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import random
 import shutil
 import socket
@@ -29,10 +28,13 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
+from benchmarks.figures import median_range
+from benchmarks.protocol import RESULT, emit
+from benchmarks.runner import fresh, interleave
+from benchmarks.targets import status
+
 VALUE = {"title": "t" * 40, "body": "b" * 900, "tags": list(range(10))}  # ~1 KiB pickled
 KEYS = 1000
 TASKS = 100
@@ -165,20 +167,6 @@ def memory_per_entry(url: str) -> dict[str, Any]:
     return {"entry_bytes": (after - before) / count, "value_bytes": value_bytes}
 
 
-def measure(name: str, url: str) -> dict[str, Any] | None:
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.client_cache", "--worker", name, url],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    if done.returncode != 0:
-        print(f"[client-cache] {name}: failed: {done.stderr.strip()[-400:]}", file=sys.stderr)
-        return None
-    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
-
-
 def tracking_cost(host: str, port: int) -> list[tuple[int, float]]:
     """SET ops/s from redis-benchmark with 0, 1, 10, 50 broadcast trackers reading along."""
     binary = shutil.which("redis-benchmark")
@@ -219,15 +207,12 @@ def tracking_cost(host: str, port: int) -> list[tuple[int, float]]:
 
 
 def spread(values: list[float], digits: int = 1) -> str:
-    return (
-        f"{statistics.median(values):.{digits}f} "
-        f"({min(values):.{digits}f}-{max(values):.{digits}f})"
-    )
+    return median_range(values, f".{digits}f")
 
 
 def main(argv: list[str]) -> int:
     if argv[:1] == ["--worker"]:
-        print(json.dumps(worker(argv[1], argv[2])))
+        emit(RESULT, worker(argv[1], argv[2]))
         return 0
     parser = argparse.ArgumentParser(prog="python -m benchmarks.client_cache")
     parser.add_argument("--rounds", type=int, default=5)
@@ -237,12 +222,14 @@ def main(argv: list[str]) -> int:
     from benchmarks import server as servers
 
     server = servers.start()
-    figures: dict[str, dict[str, list[float]]] = {name: {} for name in names}
     try:
-        for _ in range(args.rounds):
-            for name in names:  # interleaved: every contender once per round
-                for key, value in (measure(name, server.url) or {}).items():
-                    figures[name].setdefault(key, []).append(value)
+        figures = interleave(
+            names,
+            args.rounds,
+            lambda name: fresh(
+                "benchmarks.client_cache", name, server.url, timeout=900, prefix="client-cache"
+            ),
+        )
         cost = tracking_cost(server.host, server.port)
     finally:
         server.stop()
@@ -261,13 +248,13 @@ def main(argv: list[str]) -> int:
     floor = figures.get("locmem") or {}
     if ours and floor:
         ratio = statistics.median(ours["get"]) / statistics.median(floor["get"])
-        print(f"\n{'PASS' if ratio <= 1.5 else 'FAIL'}: a local hit <= 1.5x LocMemCache's "
+        print(f"\n{status(ratio <= 1.5)}: a local hit <= 1.5x LocMemCache's "
               f"time: {ratio:.2f}x (sync get)")  # fmt: skip
         ratio = statistics.median(ours["aget"]) / statistics.median(floor["aget"])
-        print(f"{'PASS' if ratio <= 1.5 else 'FAIL'}: ... (aget): {ratio:.2f}x")
+        print(f"{status(ratio <= 1.5)}: ... (aget): {ratio:.2f}x")
     if ours and figures.get("vcache"):
         ratio = statistics.median(ours["mix"]) / statistics.median(figures["vcache"]["mix"])
-        print(f"{'PASS' if ratio >= 5 else 'FAIL'}: 100 tasks 90/10 Zipf >= 5x django-vcache: "
+        print(f"{status(ratio >= 5)}: 100 tasks 90/10 Zipf >= 5x django-vcache: "
               f"{ratio:.2f}x")  # fmt: skip
         ratio = statistics.median(ours["mix1"]) / statistics.median(figures["vcache"]["mix1"])
         print(f"(99/1 Zipf: {ratio:.2f}x django-vcache)")
@@ -275,7 +262,7 @@ def main(argv: list[str]) -> int:
         p99 = statistics.median(ours["fresh_p99"])
         print(f"\nanother client's SET acknowledged -> our first fresh read: p50 "
               f"{spread(ours['fresh_p50'])} µs, p99 {spread(ours['fresh_p99'])} µs "
-              f"({'PASS' if p99 < 1000 else 'FAIL'}: p99 < 1 ms)")  # fmt: skip
+              f"({status(p99 < 1000)}: p99 < 1 ms)")  # fmt: skip
         print(f"memory per entry: {statistics.median(ours['entry_bytes']):.0f} bytes for a "
               f"{statistics.median(ours['value_bytes']):.0f}-byte value")  # fmt: skip
     if cost:

@@ -27,7 +27,7 @@ settings.configure(
 
 from django.core.asgi import get_asgi_application  # noqa: E402
 from django.core.cache import cache  # noqa: E402
-from django.http import HttpResponse  # noqa: E402
+from django.http import HttpRequest, HttpResponse  # noqa: E402
 from django.urls import path  # noqa: E402
 
 from benchmarks.workloads import value_for  # noqa: E402
@@ -36,7 +36,7 @@ KEY = "e2e:page"
 VALUE = value_for(42)
 
 
-async def page(request):
+async def page(request: HttpRequest) -> HttpResponse:
     value = await cache.aget(KEY)
     if value is None:  # first request only: the value has a 300 s timeout
         await cache.aset(KEY, VALUE)

@@ -65,7 +65,7 @@ from importlib import import_module  # noqa: E402
 from django.core.asgi import get_asgi_application  # noqa: E402
 from django.core.cache import cache  # noqa: E402
 from django.core.wsgi import get_wsgi_application  # noqa: E402
-from django.http import HttpResponse  # noqa: E402
+from django.http import HttpRequest, HttpResponse  # noqa: E402
 from django.urls import path  # noqa: E402
 
 from benchmarks.workloads import value_for  # noqa: E402
@@ -96,25 +96,25 @@ def _page_body(values: list) -> str:
     return " | ".join(value["title"] for value in values)
 
 
-async def page(request):
+async def page(request: HttpRequest) -> HttpResponse:
     values = [await cache.aget(key) for key in KEYS]
     await cache.aset("site:last-visit", len(values), 300)
     return _text(_page_body(values), 200 if None not in values else 500)
 
 
-def page_sync(request):
+def page_sync(request: HttpRequest) -> HttpResponse:
     values = [cache.get(key) for key in KEYS]
     cache.set("site:last-visit", len(values), 300)
     return _text(_page_body(values), 200 if None not in values else 500)
 
 
 @cache_page(300)
-async def cached(request):
+async def cached(request: HttpRequest) -> HttpResponse:
     await cache.aget(KEYS[0])  # the page's own work, done once per cached copy
     return _text(f"cached page, render {next(_renders)}")
 
 
-async def session(request):
+async def session(request: HttpRequest) -> HttpResponse:
     store = SessionStore(request.COOKIES.get("sessionid"))
     user = await store.aget("user")
     if user is None:
@@ -122,7 +122,7 @@ async def session(request):
     return _text(f"hello {user}")
 
 
-async def setup(request):
+async def setup(request: HttpRequest) -> HttpResponse:
     for key, value in VALUES.items():
         await cache.aset(key, value, None)
     store = SessionStore()
@@ -131,7 +131,7 @@ async def setup(request):
     return _text(store.session_key)
 
 
-def setup_sync(request):
+def setup_sync(request: HttpRequest) -> HttpResponse:
     for key, value in VALUES.items():
         cache.set(key, value, None)
     store = SessionStore()

@@ -3,10 +3,10 @@
 ``python3 -m benchmarks --http-only`` runs it (``--quick`` for a smoke size).
 Each *cell* is one (server, loop, view, connections, contender): one ``wrk
 -t1 -cN -dS --latency`` run, with the session's cookie, while a thread
-counts the Redis connections each process of the server holds (its sockets
-whose peer is the Redis server's port, read with psutil).
+counts the Redis connections each process of the server holds
+(``connections.py``). What runs is the plan's (``http_plan.py``).
 
-The servers, one worker process each:
+The servers, one worker process each (``http_plan.CONFIGS``):
 
 * uvicorn (httptools) and granian (``--interface asginl``: Django's ASGI
   handler speaks no lifespan), each on asyncio's loop and on uvloop's: the
@@ -15,10 +15,11 @@ The servers, one worker process each:
   view ``/page-sync/``.
 
 Rounds: in each round every server configuration runs every contender, a
-different contender first each round; a contender's server is started, its
-values and session are written (``/setup/``), it is warmed up, all its cells
-run, and it is stopped. Figures are medians over the rounds with their
-spread; ratios (``http_report.py``) are taken within a round.
+different contender first each round (``runner.rotated``); a contender's
+server is started, its values and session are written (``/setup/``), it is
+warmed up, all its cells run, and it is stopped. Figures are medians over the
+rounds with their spread; ratios (``http_report.py``, through ``figures.py``)
+are taken within a round.
 """
 
 from __future__ import annotations
@@ -29,188 +30,29 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
-import threading
 import time
 import urllib.request
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from benchmarks import loadgen
+from benchmarks import loadgen, report, runner
 from benchmarks import server as servers
-from benchmarks.backends import BY_NAME, Backend
+from benchmarks.backends import Backend
+from benchmarks.connections import ConnectionCounter
+from benchmarks.http_plan import LABELS, SYNC_PATHS, Config, HttpPlan, contenders
+from benchmarks.procs import REPO
 
-REPO = Path(__file__).resolve().parent.parent
-JSON_PATH = REPO / "benchmarks" / "results" / "http-latest.json"
-BIN = Path(sys.executable).parent
+JSON_PATH = report.RESULTS / "http-latest.json"
 
-# The contenders, in table order. django-valkey's async backend has no sync
-# API: the WSGI rows run its sync backend (same package, same pool design).
-CACHEX = Backend(
-    "cachex",
-    "django-cachex",
-    "django",
-    "django_cachex.cache.RedisCache",
-    "django-cachex",
-    async_note="native async over redis.asyncio",
-    micro=False,
-    burst=False,
-)
-CONTENDERS: list[Backend] = [
-    BY_NAME["ours"],
-    BY_NAME["vcache"],
-    BY_NAME["django-valkey"],
-    CACHEX,
-    BY_NAME["django-redis"],
-    BY_NAME["django"],
-    BY_NAME["locmem"],
-]
-SYNC_PATHS = {"django-valkey": "django_valkey.cache.ValkeyCache"}
-LABELS = {"django-valkey": "django-valkey", "locmem": "LocMemCache (no Redis: the floor)"}
-PEERS = ("vcache", "django-valkey", "cachex", "django-redis", "django")
-ASYNC_VIEWS = ("page", "cached", "session")
-SYNC_VIEWS = ("page-sync",)
-
-
-@dataclass(frozen=True)
-class Config:
-    """One way of serving the site."""
-
-    server: str  # uvicorn, granian, gunicorn-sync, gunicorn-gthread
-    loop: str  # asyncio, uvloop; "-" for the WSGI servers
-
-    @property
-    def name(self) -> str:
-        return self.server if self.loop == "-" else f"{self.server}/{self.loop}"
-
-    @property
-    def wsgi(self) -> bool:
-        return self.server.startswith("gunicorn")
-
-    def command(self, port: int) -> list[str]:
-        if self.server == "uvicorn":
-            return [
-                sys.executable, "-m", "uvicorn", "benchmarks.e2e_site:application",
-                "--host", "127.0.0.1", "--port", str(port), "--loop", self.loop,
-                "--http", "httptools", "--no-access-log", "--log-level", "warning",
-                "--lifespan", "off", "--workers", "1",
-            ]  # fmt: skip
-        if self.server == "granian":
-            return [
-                str(BIN / "granian"), "--interface", "asginl", "--host", "127.0.0.1",
-                "--port", str(port), "--loop", self.loop, "--workers", "1",
-                "--no-ws", "--log-level", "warning", "--no-access-log",
-                "benchmarks.e2e_site:application",
-            ]  # fmt: skip
-        kind = self.server.partition("-")[2]
-        threads = ["--threads", "4"] if kind == "gthread" else []
-        return [
-            str(BIN / "gunicorn"), "--workers", "1", "--worker-class", kind, *threads,
-            "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
-            "benchmarks.e2e_site:wsgi_application",
-        ]  # fmt: skip
-
-
-CONFIGS = [
-    Config("uvicorn", "asyncio"),
-    Config("uvicorn", "uvloop"),
-    Config("granian", "asyncio"),
-    Config("granian", "uvloop"),
-    Config("gunicorn-sync", "-"),
-    Config("gunicorn-gthread", "-"),
-]
-
-
-@dataclass
-class HttpPlan:
-    rounds: int = 3
-    # wrk -d per cell: at 300 connections a request may take a second, and
-    # wrk counts only the requests answered within -d (shorter cells quantize).
-    seconds: int = 3
-    warmup: float = 1.0  # wrk against /page/ after each start
-    connections: tuple[int, ...] = (1, 100, 300)
-    wsgi_connections: tuple[int, ...] = (100,)
-    # The 1-connection cell (a latency figure) runs on these configurations
-    # and views only: it costs as much as the others and says the least.
-    single: tuple[str, ...] = ("uvicorn/asyncio",)
-    single_views: tuple[str, ...] = ("page",)
-    configs: list[Config] = field(default_factory=lambda: list(CONFIGS))
-    only: set[str] = field(default_factory=set)
-
-    @classmethod
-    def quick(cls) -> HttpPlan:
-        return cls(rounds=1, seconds=1, warmup=0.5)
-
-    def cells(self, config: Config) -> list[tuple[str, int]]:
-        views = SYNC_VIEWS if config.wsgi else ASYNC_VIEWS
-        conns = self.wsgi_connections if config.wsgi else self.connections
-        return [
-            (view, c)
-            for view in views
-            for c in conns
-            if c != 1 or config.wsgi or (config.name in self.single and view in self.single_views)
-        ]
-
-
-def contenders(plan: HttpPlan) -> list[Backend]:
-    return [b for b in CONTENDERS if not plan.only or b.name in plan.only]
+VERSIONS = (
+    "Django", "django-async-redis", "django-vcache", "django-valkey", "django-cachex",
+    "django-redis", "redis", "uvicorn", "granian", "gunicorn", "uvloop", "httptools",
+)  # fmt: skip
 
 
 def log(message: str) -> None:
-    print(f"[http] {message}", file=sys.stderr, flush=True)
-
-
-class ConnectionCounter(threading.Thread):
-    """The most Redis connections any one process of the server held (the
-    server and its workers; psutil reads each one's TCP sockets)."""
-
-    def __init__(self, pid: int, redis_port: int, interval: float = 0.2) -> None:
-        super().__init__(daemon=True)
-        import psutil
-
-        self.psutil = psutil
-        self.root = psutil.Process(pid)
-        self.redis_port = redis_port
-        self.interval = interval
-        self.stop_event = threading.Event()
-        self.per_process = 0
-        self.workers = 0  # processes seen holding one at least
-
-    def sample(self) -> None:
-        psutil = self.psutil
-        try:
-            procs = [self.root, *self.root.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            return
-        holding = 0
-        for proc in procs:
-            try:
-                sockets = proc.net_connections(kind="tcp")
-            except (psutil.NoSuchProcess, psutil.AccessDenied):
-                continue
-            mine = sum(
-                1
-                for s in sockets
-                if s.raddr and s.raddr.port == self.redis_port and s.status == "ESTABLISHED"
-            )
-            self.per_process = max(self.per_process, mine)
-            holding += mine > 0
-        self.workers = max(self.workers, holding)
-
-    def run(self) -> None:
-        while not self.stop_event.wait(self.interval):
-            self.sample()
-
-    def __enter__(self) -> ConnectionCounter:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop_event.set()
-        self.join(5)
-        self.sample()  # the connections still open once the load stopped
+    runner.log(message, "http")
 
 
 def wrk(url: str, connections: int, seconds: float, cookie: str) -> dict:
@@ -363,21 +205,16 @@ def run(plan: HttpPlan) -> dict:
     server = servers.start()
     log(f"server: {server.version} at {server.url}")
     backends = contenders(plan)
+    meta = runner.conditions(server.version, VERSIONS)
+    meta["versions"]["wrk"] = _wrk_version()
+    meta["plan"] = {
+        k: (list(v) if isinstance(v, (tuple, set)) else v)
+        for k, v in plan.__dict__.items()
+        if k not in ("configs", "only")
+    }
+    meta["configs"] = [c.name for c in plan.configs]
     data: dict[str, Any] = {
-        "meta": {
-            "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
-            "server": server.version,
-            "cpus": os.cpu_count(),
-            "python": sys.version.split()[0],
-            "plan": {
-                k: (list(v) if isinstance(v, (tuple, set)) else v)
-                for k, v in plan.__dict__.items()
-                if k not in ("configs", "only")
-            },
-            "configs": [c.name for c in plan.configs],
-            "versions": _versions(),
-            "load_average_at_start": os.getloadavg()[0],
-        },
+        "meta": meta,
         "contenders": {
             b.name: {
                 "label": LABELS.get(b.name, b.label),
@@ -392,8 +229,7 @@ def run(plan: HttpPlan) -> dict:
         for rnd in range(plan.rounds):
             t0 = time.monotonic()
             for config in plan.configs:
-                shift = rnd % len(backends)
-                for backend in backends[shift:] + backends[:shift]:
+                for backend in runner.rotated(backends, rnd):
                     for (view, conns), result in run_site(config, backend, server, plan).items():
                         data["cells"].append(
                             {
@@ -409,26 +245,8 @@ def run(plan: HttpPlan) -> dict:
             log(f"round {rnd + 1}/{plan.rounds}: {time.monotonic() - t0:.0f} s")
     finally:
         server.stop()
-    data["meta"]["seconds"] = round(time.time() - started, 1)
-    data["meta"]["load_average_at_end"] = os.getloadavg()[0]
+    runner.finish(meta, started)
     return data
-
-
-def _versions() -> dict[str, str | None]:
-    from importlib import metadata
-
-    names = (
-        "Django", "django-async-redis", "django-vcache", "django-valkey", "django-cachex",
-        "django-redis", "redis", "uvicorn", "granian", "gunicorn", "uvloop", "httptools",
-    )  # fmt: skip
-    found: dict[str, str | None] = {}
-    for name in names:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = None
-    found["wrk"] = _wrk_version()
-    return found
 
 
 def _wrk_version() -> str | None:
@@ -441,11 +259,4 @@ def _wrk_version() -> str | None:
 
 
 def save_json(data: dict) -> Path:
-    JSON_PATH.parent.mkdir(parents=True, exist_ok=True)
-    JSON_PATH.write_text(json.dumps(data, indent=1, sort_keys=True))
-    return JSON_PATH
-
-
-def with_only(plan: HttpPlan, names: set[str], servers_: set[str] | None) -> HttpPlan:
-    configs = [c for c in plan.configs if not servers_ or {c.server, c.name} & servers_]
-    return replace(plan, only=names, configs=configs)
+    return report.save_json(data, JSON_PATH)

@@ -16,9 +16,12 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from benchmarks.http_load import ASYNC_VIEWS, PEERS
+from benchmarks import figures
+from benchmarks.figures import DASH
+from benchmarks.figures import span as _span
+from benchmarks.http_plan import ASYNC_VIEWS, PEERS
+from benchmarks.targets import status, verdict_line
 
-DASH = "\u2013"
 TARGET_E2E = (
     "End to end, uvicorn and granian, 100 and 300 connections: ahead of every peer in "
     "requests per second, on asyncio and uvloop, with <= 4 Redis connections per worker process"
@@ -54,19 +57,7 @@ def ratio(data: dict, key: tuple, peer: str) -> dict | None:
     config, conns, view, _ = key
     ours = {c["round"]: c["req_per_s"] for c in _good(cells[(config, conns, view, "ours")])}
     theirs = {c["round"]: c["req_per_s"] for c in _good(cells[(config, conns, view, peer)])}
-    quotients = [ours[r] / theirs[r] for r in ours if r in theirs and theirs[r] > 0]
-    if not quotients:
-        return None
-    return {
-        "median": statistics.median(quotients),
-        "min": min(quotients),
-        "max": max(quotients),
-        "n": len(quotients),
-    }
-
-
-def _span(r: dict) -> str:
-    return f"{r['median']:.2f}x [{r['min']:.2f}{DASH}{r['max']:.2f}]"
+    return figures.paired(ours, theirs, higher_is_better=True)
 
 
 def rows(data: dict) -> list[dict[str, Any]]:
@@ -215,13 +206,12 @@ def targets(data: dict) -> list[dict]:
         (TARGET_WSGI, wsgi, None, ("page-sync",), False),
     ):
         ok, detail = _judge(data, chosen, conns, views, limit)
-        status = "N/A" if ok is None else ("PASS" if ok else "FAIL")
-        found.append({"target": text, "status": status, "detail": detail})
+        found.append({"target": text, "status": status(ok), "detail": detail})
     return found
 
 
 def targets_text(found: list[dict]) -> str:
-    return "\n".join(f"{t['status']:<4}  {t['target']}: {t['detail']}" for t in found)
+    return "\n".join(verdict_line(t["status"], f"{t['target']}: {t['detail']}") for t in found)
 
 
 def main(argv: list[str]) -> int:

@@ -28,14 +28,17 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
-from statistics import median
 from typing import Any
+
+from benchmarks.figures import median_range
+from benchmarks.procs import REPO, module_cmd
+from benchmarks.protocol import emit
+from benchmarks.report import RESULTS
+from benchmarks.runner import rotated
 
 WINDOW = 4.0
 RECOVERY_LIMIT = 15.0
 TIMEOUT = 0.5
-RESULTS = Path(__file__).resolve().parent / "results"
 
 # name -> (label, BACKEND, OPTIONS, has sync API)
 CONTENDERS: dict[str, tuple[str, str, dict[str, Any], bool]] = {
@@ -75,11 +78,6 @@ CONTENDERS: dict[str, tuple[str, str, dict[str, Any], bool]] = {
 # the worker: one contender, one mode, one process ---------------------------------
 
 
-def _emit(tag: str, payload: Any = None) -> None:
-    sys.stdout.write(f"{tag} {json.dumps(payload)}\n")
-    sys.stdout.flush()
-
-
 def worker(name: str, url: str, mode: str) -> None:
     _label, backend, options, _has_sync = CONTENDERS[name]
     from django.conf import settings
@@ -111,10 +109,10 @@ def worker(name: str, url: str, mode: str) -> None:
     window_over = threading.Event()
 
     def report_window() -> None:
-        _emit("WINDOW", {"answered": answered})
+        emit("WINDOW", {"answered": answered})
         window_over.set()
 
-    _emit("READY")
+    emit("READY", None)
     sys.stdin.readline()  # the parent has stopped the server
     threading.Timer(WINDOW, report_window).start()
     while not window_over.is_set():
@@ -126,11 +124,11 @@ def worker(name: str, url: str, mode: str) -> None:
     while time.monotonic() - resumed < RECOVERY_LIMIT:
         try:
             if call() == "stored":
-                _emit("RECOVERED", {"seconds": time.monotonic() - resumed})
+                emit("RECOVERED", {"seconds": time.monotonic() - resumed})
                 os._exit(0)
         except Exception:
             time.sleep(0.005)
-    _emit("RECOVERED", {"seconds": None})
+    emit("RECOVERED", {"seconds": None})
     os._exit(0)
 
 
@@ -138,12 +136,14 @@ def worker(name: str, url: str, mode: str) -> None:
 
 
 def _one(name: str, mode: str, url: str, pid: int) -> dict[str, Any]:
+    # Not procs.run_once: the parent talks with this worker while it runs
+    # (the server is stopped between its READY and its WINDOW).
     process = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.hung", "--worker", name, url, mode],
+        module_cmd("benchmarks.hung", "--worker", name, url, mode),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
-        cwd=Path(__file__).resolve().parent.parent,
+        cwd=REPO,
     )
     assert process.stdin is not None and process.stdout is not None
     result: dict[str, Any] = {}
@@ -186,10 +186,7 @@ def main(argv: list[str]) -> int:
         return 0
     from benchmarks import bootstrap
 
-    if not bootstrap.in_venv(bootstrap.venv_dir()):  # the peers live in the bench venv
-        python = str(bootstrap.ensure_venv())
-        os.chdir(bootstrap.REPO)
-        os.execv(python, [python, "-m", "benchmarks.hung", *argv])
+    bootstrap.reexec_in_venv(argv, "benchmarks.hung")
     from benchmarks import server as bench_server
 
     names = [n for n in CONTENDERS if not args.only or n in args.only.split(",")]
@@ -199,8 +196,7 @@ def main(argv: list[str]) -> int:
     runs: dict[str, list[dict[str, Any]]] = {}
     try:
         for round_number in range(args.rounds):
-            order = names[round_number % len(names) :] + names[: round_number % len(names)]
-            for name in order:
+            for name in rotated(names, round_number):
                 for mode in ("sync", "async"):
                     if mode == "sync" and not CONTENDERS[name][3]:
                         continue
@@ -228,9 +224,9 @@ def _table(runs: dict[str, list[dict[str, Any]]]) -> str:
         rates = [o["per_second"] for o in outcomes if "per_second" in o]
         recoveries = [o.get("recovery") for o in outcomes if "per_second" in o]
         finite = [r for r in recoveries if r is not None]
-        rate = f"{median(rates):,.0f} ({min(rates):,.0f}-{max(rates):,.0f})" if rates else "n/a"
+        rate = median_range(rates, ",.0f") if rates else "n/a"
         if len(finite) == len(recoveries) and finite:
-            recovery = f"{median(finite):.2f} ({min(finite):.2f}-{max(finite):.2f})"
+            recovery = median_range(finite, ".2f")
         else:
             recovery = f"not within {RECOVERY_LIMIT:.0f} s in {len(recoveries) - len(finite)} runs"
         lines.append(f"| {CONTENDERS[name][0]} | {mode} | {rate} | {recovery} |")

@@ -60,7 +60,7 @@ def worker(name: str, url: str, ops: int, loop_kind: str) -> None:
     if backend.kind == "ceiling":
         target = w.ceiling_target(compiled=backend.name == "ceiling-compiled")
     else:
-        target = w.django_target(setup_django(backend, url), has_sync=False)
+        target = w.django_target(setup_django(backend.cache_settings(url)), has_sync=False)
     loop = new_event_loop(loop_kind)
     values = [w.value_for(i) for i in range(w.N_KEYS)]
     state = {"ops": 0, "errors": 0, "wrong": 0, "first_error": None}

@@ -1,7 +1,7 @@
 """The runs that start a process of their own each time.
 
 The 2,000-task burst (a ``benchmarks.worker burst`` process, its Redis
-connections counted from outside), the end-to-end run (uvicorn serving
+connections counted from outside, ``connections.py``), the end-to-end run (uvicorn serving
 ``benchmarks.e2e_app``, on asyncio's loop or uvloop's, driven by wrk or
 ``benchmarks.loadgen``) and redis-benchmark.
 """
@@ -13,60 +13,18 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from importlib.util import find_spec
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from benchmarks import loadgen
 from benchmarks import server as servers
 from benchmarks.backends import Backend
-from benchmarks.procs import REPO, WORKER_TIMEOUT, Placement, parse_result, tail, worker_cmd
-
-if TYPE_CHECKING:
-    from benchmarks.runner import Plan
-
-
-class ConnectionWatcher(threading.Thread):
-    """Polls CLIENT LIST from our own client, counting the connections whose
-    peer port belongs to one process (its sockets are read with psutil)."""
-
-    def __init__(self, pid: int, server: servers.Server) -> None:
-        super().__init__(daemon=True)
-        import psutil
-        import redis
-
-        self.process = psutil.Process(pid)
-        # psutil < 6 calls it connections()
-        self.sockets = getattr(self.process, "net_connections", None) or self.process.connections
-        self.server = server
-        self.client = redis.Redis(host=server.host, port=server.port, password=server.password)
-        self.stop_event = threading.Event()
-        self.max_clients = 0  # per CLIENT LIST
-        self.max_sockets = 0  # per the process's own sockets
-        self.samples = 0
-
-    def run(self) -> None:
-        import psutil
-
-        while not self.stop_event.is_set():
-            try:
-                ports = {
-                    c.laddr.port
-                    for c in self.sockets(kind="tcp")
-                    if c.raddr and c.raddr.port == self.server.port
-                }
-            except (psutil.NoSuchProcess, psutil.AccessDenied):
-                return
-            if ports:
-                listed = self.client.client_list()
-                mine = sum(1 for c in listed if int(c["addr"].rsplit(":", 1)[1]) in ports)
-                self.max_clients = max(self.max_clients, mine)
-                self.max_sockets = max(self.max_sockets, len(ports))
-                self.samples += 1
-            time.sleep(0.002)
+from benchmarks.connections import ConnectionCounter
+from benchmarks.plan import Plan
+from benchmarks.procs import REPO, Placement, run_once, stop, worker_cmd
+from benchmarks.protocol import EVENT, tail
 
 
 def run_burst(backend: Backend, server: servers.Server, plan: Plan) -> dict:
@@ -77,36 +35,41 @@ def run_burst(backend: Backend, server: servers.Server, plan: Plan) -> dict:
         "ops_per_task": plan.burst_ops_per_task,
         "seconds": plan.burst_seconds,
     }
-    with tempfile.TemporaryFile(mode="w+") as errfile:
-        proc = subprocess.Popen(
-            worker_cmd(backend, server.url, "burst", params),
-            cwd=REPO,
-            env=backend.environ(),
-            stdout=subprocess.PIPE,
-            stderr=errfile,
-            text=True,
+    import redis
+
+    client = redis.Redis(host=server.host, port=server.port, password=server.password)
+    counters: list[ConnectionCounter] = []
+
+    def started(proc: subprocess.Popen) -> None:
+        # Every 2 ms, one process: the burst's peak lasts a moment.
+        counters.append(
+            ConnectionCounter(
+                proc.pid,
+                server.port,
+                0.002,
+                children=False,
+                established=False,
+                listing=client.client_list,
+            )
         )
-        watcher = ConnectionWatcher(proc.pid, server)
-        watcher.start()
-        lines: list[str] = []
-        timer = threading.Timer(WORKER_TIMEOUT, proc.kill)
-        timer.start()
-        try:
-            for line in proc.stdout:
-                lines.append(line)
-                if line.startswith("BENCH-EVENT") and '"done"' in line:
-                    watcher.stop_event.set()
-            proc.wait()
-        finally:
-            timer.cancel()
-            watcher.stop_event.set()
-            watcher.join(5)
-        errfile.seek(0)
-        result = parse_result("".join(lines), errfile.read(), proc.returncode)
+        counters[0].start()
+
+    def line(text: str) -> None:
+        if text.startswith(EVENT) and '"done"' in text:  # stop counting with the tasks
+            counters[0].stop_event.set()
+
+    cmd = worker_cmd(backend.name, server.url, "burst", params)
+    try:
+        result = run_once(cmd, backend.environ(), started=started, line=line)
+    finally:
+        for counter in counters:
+            counter.stop()
+        client.close()
     if "unavailable" not in result:
-        result["max_connections"] = watcher.max_clients
-        result["max_sockets"] = watcher.max_sockets
-        result["samples"] = watcher.samples
+        counter = counters[0]
+        result["max_connections"] = counter.listed
+        result["max_sockets"] = counter.per_process
+        result["samples"] = counter.samples
     return result
 
 
@@ -129,12 +92,7 @@ def run_e2e(backend: Backend, server: servers.Server, plan: Plan) -> dict:
         except Exception as exc:
             result = {"unavailable": f"{type(exc).__name__}: {exc}"}
         finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc)
         if "unavailable" in result:
             errfile.seek(0)
             result["unavailable"] = f"{result['unavailable']} {tail(errfile.read())}"[:300]

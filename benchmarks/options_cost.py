@@ -24,6 +24,9 @@ from collections.abc import Callable, Sequence
 from statistics import median
 from typing import Any
 
+from benchmarks.figures import median_range
+from benchmarks.runner import rotated
+
 VARIANTS: dict[str, dict[str, Any]] = {
     "plain": {},
     "SIGNING": {"SIGNING": True},
@@ -70,10 +73,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     from benchmarks import bootstrap
 
-    if not bootstrap.in_venv(bootstrap.venv_dir()):
-        python = str(bootstrap.ensure_venv())
-        os.chdir(bootstrap.REPO)
-        os.execv(python, [python, "-m", "benchmarks.options_cost", *argv])
+    bootstrap.reexec_in_venv(argv, "benchmarks.options_cost")
     from django.conf import settings
 
     settings.configure(SECRET_KEY="benchmarks-options-cost", USE_TZ=True)
@@ -104,9 +104,7 @@ def main(argv: list[str]) -> int:
         loop = asyncio.new_event_loop()
         calls = args.calls
         for round_number in range(args.rounds):
-            names = list(caches)
-            names = names[round_number % len(names) :] + names[: round_number % len(names)]
-            for name in names:
+            for name in rotated(list(caches), round_number):
                 cache = caches[name]
 
                 def gets(cache: RedisCache = cache) -> None:
@@ -146,7 +144,7 @@ def _table(figures: dict[tuple[str, str], list[float]], rounds: int, version: st
         extra = []
         for workload in ("get", "set", "aget"):
             values = figures[(name, workload)]
-            cells.append(f"{median(values):.1f} ({min(values):.1f}-{max(values):.1f})")
+            cells.append(median_range(values))
             extra.append(f"{median(values) - plain[workload]:+.1f}")
         lines.append(f"| {name} | {' | '.join(cells)} | {' / '.join(extra)} |")
     return "\n".join(lines)

@@ -26,16 +26,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextvars
-import json
 import statistics
-import subprocess
 import sys
 import time
-from pathlib import Path
 
 from benchmarks.backends import BY_NAME
+from benchmarks.figures import median_range
+from benchmarks.protocol import RESULT, emit
+from benchmarks.runner import fresh, interleave
+from benchmarks.targets import status
 
-REPO = Path(__file__).resolve().parent.parent
 DEFAULT = ["ours", "vcache", "django", "locmem"]
 VALUE = "v" * 600
 
@@ -100,27 +100,13 @@ def worker(name: str, url: str, requests: int) -> dict[str, float]:
     return asyncio.run(main())
 
 
-def measure(python: str, name: str, url: str, requests: int) -> dict[str, float] | None:
-    done = subprocess.run(
-        [python, "-m", "benchmarks.per_request", "--worker", name, url, str(requests)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if done.returncode != 0:
-        print(f"[per-request] {name}: failed: {done.stderr.strip()[-300:]}", file=sys.stderr)
-        return None
-    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
-
-
 def spread(values: list[float]) -> str:
-    return f"{statistics.median(values):.1f} ({min(values):.0f}-{max(values):.0f})"
+    return median_range(values, ".1f", ".0f")
 
 
 def main(argv: list[str]) -> int:
     if argv[:1] == ["--worker"]:
-        print(json.dumps(worker(argv[1], argv[2], int(argv[3]))))
+        emit(RESULT, worker(argv[1], argv[2], int(argv[3])))
         return 0
     parser = argparse.ArgumentParser(prog="python -m benchmarks.per_request")
     parser.add_argument("--rounds", type=int, default=7)
@@ -131,13 +117,15 @@ def main(argv: list[str]) -> int:
     from benchmarks import server as servers
 
     server = servers.start()
-    figures: dict[str, dict[str, list[float]]] = {name: {} for name in names}
     try:
-        for _ in range(args.rounds):
-            for name in names:  # interleaved: every contender once per round
-                found = measure(sys.executable, name, server.url, args.requests)
-                for key, value in (found or {}).items():
-                    figures[name].setdefault(key, []).append(value)
+        figures = interleave(
+            names,
+            args.rounds,
+            lambda name: fresh(
+                "benchmarks.per_request", name, server.url, str(args.requests),
+                timeout=600, prefix="per-request",
+            ),
+        )  # fmt: skip
     finally:
         server.stop()
     print(f"\nµs per request, median (min-max) of {args.rounds} interleaved rounds, "
@@ -160,12 +148,10 @@ def main(argv: list[str]) -> int:
     if figures.get("ours"):
         ours = figures["ours"]
         ratio = statistics.median(ours["per_request"]) / statistics.median(ours["kept"])
-        verdict = "PASS" if ratio <= 1.3 else "FAIL"
-        print(f"\n{verdict}: per request <= 1.3x our kept aget: {ratio:.2f}x")
+        print(f"\n{status(ratio <= 1.3)}: per request <= 1.3x our kept aget: {ratio:.2f}x")
         if "vcache" in medians:
             versus = medians["ours"] / medians["vcache"]
-            verdict = "PASS" if versus <= 0.7 else "FAIL"
-            print(f"{verdict}: per request <= 0.7x django-vcache's: {versus:.2f}x")
+            print(f"{status(versus <= 0.7)}: per request <= 0.7x django-vcache's: {versus:.2f}x")
     return 0
 
 

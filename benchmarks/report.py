@@ -1,4 +1,5 @@
-"""The printed table, the JSON and the chart (the targets are in ``targets.py``).
+"""Stage 4 of the pipeline: the printed table and the JSON (the targets are in
+``targets.py``, the docs chart in ``chart.py``).
 
 Every figure is the median over the repetitions with its spread [min to max];
 "ours is Nx as fast" is the median [min to max] of the ratios taken within each
@@ -13,15 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.backends import OURS, name_on
-from benchmarks.figures import RB_RUNS, REDIS_BENCHMARK
-from benchmarks.runner import ON_OTHER_LOOPS
+from benchmarks.backends import OURS, REDIS_BENCHMARK_LABEL, name_on
+from benchmarks.figures import DASH, RB_RUNS, REDIS_BENCHMARK, span
+from benchmarks.plan import ON_OTHER_LOOPS
 
 REPO = Path(__file__).resolve().parent.parent
-JSON_PATH = REPO / "benchmarks" / "results" / "latest.json"
-CHART_PATH = REPO / "docs" / "benchmarks.png"
-REDIS_BENCHMARK_LABEL = "redis-benchmark (C)"
-DASH = "\u2013"
+RESULTS = REPO / "benchmarks" / "results"
+JSON_PATH = RESULTS / "latest.json"
 
 
 @dataclass(frozen=True)
@@ -70,7 +69,7 @@ def _fmt(value: float, unit: str) -> str:
     return f"{value:,.1f}"
 
 
-def _label(data: dict, name: str, workload: str, loop: bool = False) -> str:
+def contender_label(data: dict, name: str, workload: str, loop: bool = False) -> str:
     if name == REDIS_BENCHMARK:
         flag = "-c 100, GET only" if workload == "concurrent" else "-c 1"
         return f"{REDIS_BENCHMARK_LABEL} {flag}"
@@ -91,7 +90,7 @@ def _applies(data: dict, meta: dict, workload: str) -> bool:
     return meta["micro"] and (meta["loop"] == "asyncio" or workload in ON_OTHER_LOOPS)
 
 
-def _rows(data: dict, workload: str, loop: str) -> list[tuple[str, Any]]:
+def workload_rows(data: dict, workload: str, loop: str) -> list[tuple[str, Any]]:
     """(contender, its summary | a message) of the contenders on ``loop``."""
     rows: list[tuple[str, Any]] = []
     summary = data["summary"].get(workload, {})
@@ -117,9 +116,7 @@ def _ratio(data: dict, workload: str, loop: str, name: str) -> str:
     if name == name_on(OURS, loop):
         return "—"
     ratio = data.get("ratios", {}).get(loop, {}).get(workload, {}).get(name)
-    if ratio is None:
-        return "n/a"
-    return f"{ratio['median']:.2f}x [{ratio['min']:.2f}{DASH}{ratio['max']:.2f}]"
+    return "n/a" if ratio is None else span(ratio)
 
 
 def _core_line(data: dict) -> str | None:
@@ -165,10 +162,12 @@ def table(data: dict) -> str:
         if m["base"] == OURS and (m.get("core") or {}).get("compiled") is False:
             lines.append(f"! {name} ran the pure-Python path: the compiled core is not built")
     for w in WORKLOADS:
-        blocks = [(loop, rows) for loop in loops if (rows := _rows(data, w.key, loop))]
+        blocks = [(loop, rows) for loop in loops if (rows := workload_rows(data, w.key, loop))]
         if not blocks:
             continue
-        width = min(max(len(_label(data, n, w.key)) for _, rows in blocks for n, _ in rows), 64)
+        width = min(
+            max(len(contender_label(data, n, w.key)) for _, rows in blocks for n, _ in rows), 64
+        )
         width = max(width, 40)
         better = "higher" if w.higher_is_better else "lower"
         lines += ["", f"{w.title} ({w.unit}, {better} is better)"]
@@ -177,7 +176,7 @@ def table(data: dict) -> str:
             if len(blocks) > 1:
                 lines.append(f" on {loop}:")
             for name, figure in rows:
-                label = _label(data, name, w.key)[:width]
+                label = contender_label(data, name, w.key)[:width]
                 if isinstance(figure, dict):
                     spread = f"[{_fmt(figure['min'], w.unit)}{DASH}{_fmt(figure['max'], w.unit)}]"
                     lines.append(
@@ -204,7 +203,7 @@ def _burst_lines(data: dict) -> list[str]:
         f"  {'contender':<44} {'max conns':>10} {'ops':>8} {'ops/s':>9} {'errors':>7}",
     ]
     for name, r in burst.items():
-        label = _label(data, name, "burst", loop=True)[:44]
+        label = contender_label(data, name, "burst", loop=True)[:44]
         if "unavailable" in r:
             lines.append(f"  {label:<44} unavailable: {r['unavailable'][:80]}")
             continue
@@ -234,102 +233,19 @@ def _integrity_warnings(data: dict, workload: str) -> list[str]:
         ]
         if seen and min(seen) < 0.9:
             warnings.append(
-                f"  ! {_label(data, name, workload, loop=True)}: the server saw only "
+                f"  ! {contender_label(data, name, workload, loop=True)}: the server saw only "
                 f"{min(seen):.2f} commands per op (answered from process memory?)"
             )
     return warnings
 
 
-def save_json(data: dict) -> Path:
-    JSON_PATH.parent.mkdir(parents=True, exist_ok=True)
-    JSON_PATH.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-    return JSON_PATH
-
-
-def chart(data: dict, path: Path = CHART_PATH) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import FuncFormatter, MaxNLocator
-
-    # (title, [(contender, label, value)], higher is better, log scale)
-    panels: list[tuple[str, list[tuple[str, str, float]], bool, bool]] = []
-    for w in WORKLOADS:
-        bars = [
-            (name, _label(data, name, w.key, loop=True), figure["median"])
-            for loop in data["meta"].get("loops", ["asyncio"])
-            for name, figure in _rows(data, w.key, loop)
-            if isinstance(figure, dict)
-        ]
-        if bars:
-            panels.append((w.short, bars, w.higher_is_better, False))
-    burst = data.get("burst") or {}
-    conns = [
-        (name, _label(data, name, "burst", loop=True), float(r["max_connections"]))
-        for name, r in burst.items()
-        if "max_connections" in r
-    ]
-    if conns:
-        tasks = data["meta"]["plan"]["burst_tasks"]
-        panels.append((f"{tasks:,} tasks: connections", conns, False, True))
-
-    cols = 4
-    rows = (len(panels) + cols - 1) // cols or 1
-    most = max(len(bars) for _, bars, _, _ in panels) if panels else 1
-    fig, axes = plt.subplots(
-        rows, cols, figsize=(4.8 * cols, (1.0 + 0.2 * most) * rows), squeeze=False
-    )
-    for ax, (title, bars, higher, log) in zip(axes.flat, panels, strict=False):
-        labels = [label for _, label, _ in bars]
-        values = [value for _, _, value in bars]
-        colors = [
-            "#d62728"
-            if name.partition("@")[0] == OURS
-            else ("#7f7f7f" if "redis-benchmark" in label or "ceiling" in label else "#1f77b4")
-            for name, label, _ in bars
-        ]
-        positions = range(len(bars))
-        ax.barh(positions, values, color=colors)
-        ax.set_yticks(
-            list(positions),
-            [label.replace(" (sync / redis.asyncio)", "") for label in labels],
-            fontsize=8,
-        )
-        ax.invert_yaxis()
-        ax.set_title(title + (" ↑" if higher else " ↓"), fontsize=10)
-        ax.tick_params(axis="x", labelsize=8)
-        top = max(values) if values else 1
-        for y, value in zip(positions, values, strict=True):
-            text = f"{value:,.0f}" if value >= 100 or log else f"{value:,.1f}"
-            ax.text(value * 1.1 if log else value + top * 0.01, y, text, va="center", fontsize=7)
-        if log:
-            ax.set_xscale("log")
-            ax.set_xlim(0.8, top * 4)
-        else:
-            ax.set_xlim(0, top * 1.22)
-            ax.xaxis.set_major_locator(MaxNLocator(4))
-            if top >= 10_000:
-                ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1000:g}k"))
-    for ax in list(axes.flat)[len(panels) :]:
-        ax.axis("off")
-    meta = data["meta"]
-    fig.suptitle(
-        f"django-async-redis vs peers — {meta['cpus']} CPUs, Python {meta['python']}, "
-        f"{meta['server']} on loopback, median of {meta['plan']['reps']} runs "
-        f"({meta['date'][:10]}).  ↑ higher is better, ↓ lower is better; "
-        "'one CPU': client and server pinned to one CPU",
-        fontsize=11,
-    )
-    missing = [
-        f"{name}: {m['unavailable'][:70]}"
-        for name, m in data["backends"].items()
-        if m["unavailable"]
-    ]
-    if missing:
-        fig.text(0.01, 0.005, "unavailable — " + "; ".join(missing), fontsize=8, color="#d62728")
-    fig.tight_layout(rect=(0, 0.03 if missing else 0, 1, 1))
+def save_json(data: dict, path: Path = JSON_PATH) -> Path:
+    """Every run's JSON, in benchmarks/results (the main suite's: latest.json)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     return path
+
+
+def shown(path: Path) -> str:
+    """``path`` as the runs print it: from the repository root when under it."""
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)

@@ -20,6 +20,8 @@ from importlib.util import find_spec
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from benchmarks import procs
+
 
 @dataclass
 class Server:
@@ -45,13 +47,8 @@ class Server:
             return None
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            procs.stop(self.process)
         if self.workdir is not None:
             self.workdir.cleanup()
 
@@ -91,7 +88,7 @@ def _server_version(host: str, port: int, password: str | None) -> str:
     return f"{name} {info.get('valkey_version') or info.get('redis_version')}"
 
 
-def _wait_ready(host: str, port: int, deadline: float) -> None:
+def wait_ready(host: str, port: int, deadline: float) -> None:
     while True:
         try:
             with socket.create_connection((host, port), timeout=0.5) as s:
@@ -103,6 +100,14 @@ def _wait_ready(host: str, port: int, deadline: float) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError(f"server on {host}:{port} did not answer PING")
         time.sleep(0.05)
+
+
+def server_args(binary: str, port: int, workdir: str) -> list[str]:
+    """A server of ours: loopback only, persistence off, room for every client."""
+    return [
+        binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
+        "--dir", workdir, "--maxclients", "10000", "--loglevel", "warning",
+    ]  # fmt: skip
 
 
 def start() -> Server:
@@ -123,21 +128,12 @@ def start() -> Server:
     port = free_port()
     workdir = tempfile.TemporaryDirectory(prefix="dar-bench-")
     process = subprocess.Popen(
-        [
-            binary,
-            "--bind", "127.0.0.1",
-            "--port", str(port),
-            "--save", "",
-            "--appendonly", "no",
-            "--dir", workdir.name,
-            "--maxclients", "10000",
-            "--loglevel", "warning",
-        ],
+        server_args(binary, port, workdir.name),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    )
     try:
-        _wait_ready("127.0.0.1", port, time.monotonic() + 10)
+        wait_ready("127.0.0.1", port, time.monotonic() + 10)
     except RuntimeError:
         process.kill()
         raise

@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import figures
-from benchmarks.backends import BASELINE, OURS, name_on
-from benchmarks.figures import REDIS_BENCHMARK
+from benchmarks.backends import BASELINE, OURS, REDIS_BENCHMARK, name_on
+from benchmarks.figures import span as _span
 
-DASH = "\u2013"
 PEERS = ("django", "django-redis", "django-valkey", "vcache")  # the Django caches we race
 INSTRUCTIONS_MOST = 60_000
 
@@ -49,8 +48,14 @@ def _fmt(value: float, workload: str) -> str:
     return f"{text} {unit}"
 
 
-def _span(s: dict, digits: int = 2) -> str:
-    return f"{s['median']:.{digits}f}x [{s['min']:.{digits}f}{DASH}{s['max']:.{digits}f}]"
+def status(ok: bool | None) -> str:
+    """A target's verdict: PASS, FAIL, or N/A when this run does not judge it."""
+    return "N/A" if ok is None else ("PASS" if ok else "FAIL")
+
+
+def verdict_line(verdict: str, text: str) -> str:
+    """A target as every run prints it: ``PASS  what: figure``."""
+    return f"{verdict:<4}  {text}"
 
 
 class Targets:
@@ -68,9 +73,8 @@ class Targets:
         detail: str,
         ratio: dict | None = None,
     ) -> None:
-        status = "N/A" if ok is None else ("PASS" if ok else "FAIL")
         entry: dict[str, Any] = {"issue": issue, "target": text, "loop": loop}
-        entry.update(status=status, detail=detail)
+        entry.update(status=status(ok), detail=detail)
         if ratio is not None:
             entry["ratio"] = ratio
         self.results.append(entry)
@@ -257,5 +261,7 @@ def text(results: list[dict]) -> str:
         )
         for r in (r for r in results if r["issue"] == issue):
             where = f" [{r['loop']}]" if r["loop"] else ""
-            lines.append(f"  {r['status']:<4}  {r['target']}{where}: {r['detail'][:400]}")
+            lines.append(
+                "  " + verdict_line(r["status"], f"{r['target']}{where}: {r['detail'][:400]}")
+            )
     return "\n".join(lines)

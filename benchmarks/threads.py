@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
+from benchmarks.protocol import RESULT, emit
+from benchmarks.runner import fresh, interleave
+
 SECONDS = 1.5
 CONTENDERS: dict[str, tuple[str, dict[str, Any]]] = {
     "ours": ("django_async_redis.cache.RedisCache", {}),
@@ -70,7 +70,7 @@ def worker(name: str, url: str, threads: int) -> float:
 
 def main(argv: list[str]) -> int:
     if argv[:1] == ["--worker"]:
-        print(worker(argv[1], argv[2], int(argv[3])))
+        emit(RESULT, {"ops_per_s": worker(argv[1], argv[2], int(argv[3]))})
         return 0
     parser = argparse.ArgumentParser(prog="python -m benchmarks.threads")
     parser.add_argument("--threads", default="1,4,16,64")
@@ -82,22 +82,20 @@ def main(argv: list[str]) -> int:
     from benchmarks import server as servers
 
     server = servers.start()
-    figures: dict[tuple[str, int], list[float]] = {(n, t): [] for n in names for t in counts}
+
+    def measure(cell: tuple[int, str]) -> dict[str, float] | None:
+        threads, name = cell
+        args = (name, server.url, str(threads))
+        return fresh(
+            "benchmarks.threads", *args, timeout=300, prefix="threads", what=f"{name} x{threads}"
+        )
+
+    cells = [(threads, name) for threads in counts for name in names]
     try:
-        for _ in range(args.rounds):
-            for threads in counts:
-                for name in names:
-                    done = subprocess.run(
-                        [sys.executable, "-m", "benchmarks.threads", "--worker", name,
-                         server.url, str(threads)],
-                        cwd=REPO, capture_output=True, text=True, timeout=300,
-                    )  # fmt: skip
-                    if done.returncode == 0:
-                        figures[(name, threads)].append(float(done.stdout.split()[-1]))
-                    else:
-                        print(f"[threads] {name} x{threads}: {done.stderr[-300:]}", file=sys.stderr)
+        measured = interleave(cells, args.rounds, measure)
     finally:
         server.stop()
+    figures = {(n, t): measured[(t, n)].get("ops_per_s", []) for n in names for t in counts}
     print(f"\nget ops/s, medians of {args.rounds} interleaved rounds\n")
     print("| threads | " + " | ".join(names) + " |")
     print("| --- |" + " --- |" * len(names))

@@ -25,104 +25,33 @@ setup prints ``BENCH-RESULT {"unavailable": reason}`` and exits.
 from __future__ import annotations
 
 import asyncio
-import faulthandler
 import json
 import os
 import sys
-import threading
 import traceback
-from collections.abc import Callable
 from typing import Any
 
+from benchmarks import protocol
 from benchmarks import workloads as w
 from benchmarks.backends import Backend, resolve
+from benchmarks.protocol import EVENT, HANG_LIMIT, RESULT, WATCHDOG, emit, reason
 
-HANG_LIMIT = 20.0  # seconds past a workload's own budget
 SYNC_WORKLOADS = ("get", "get_many", "set_many")
-ASYNC_WORKLOADS = ("aget", "concurrent", "concurrent_proxy", "aget_many", "aset_many")
-
-
-def emit(tag: str, payload: Any) -> None:
-    sys.stdout.write(f"{tag} {json.dumps(payload)}\n")
-    sys.stdout.flush()
-
-
-# What the event loop's exception handler saw: a protocol callback that raised
-# (connection_made, data_received) leaves its caller waiting for a timeout,
-# and this says why.
-LOOP_ERRORS: list[str] = []
-
-
-def _reason(exc: BaseException) -> str:
-    reason = f"{type(exc).__name__}: {exc}".strip()
-    if LOOP_ERRORS:
-        reason += f" (the event loop logged {LOOP_ERRORS[0]})"
-    return reason[:300]
-
-
-def _record_loop_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-    exc = context.get("exception")
-    if isinstance(exc, BaseException) and len(LOOP_ERRORS) < 5:
-        frames = traceback.extract_tb(exc.__traceback__)
-        where = ""
-        if frames:
-            parts = frames[-1].filename.replace(os.sep, "/").split("/")
-            where = f" at {'/'.join(parts[-2:])}:{frames[-1].lineno}"
-        LOOP_ERRORS.append(f"{type(exc).__name__}{f': {exc}' if str(exc) else ''}{where}")
-    loop.default_exception_handler(context)
-
-
-def _main_thread_position() -> str:
-    """Where the main thread is stuck, e.g. `` at transport/sync.py:114 (peer_closed)``."""
-    frame = sys._current_frames().get(threading.main_thread().ident)
-    if frame is None:
-        return ""
-    summary = traceback.extract_stack(frame)[-1]
-    parts = summary.filename.replace(os.sep, "/").split("/")
-    return f" at {'/'.join(parts[-2:])}:{summary.lineno} ({summary.name})"
-
-
-class Watchdog:
-    """A contender that hangs must not hang the run: if a step gives no result
-    within its limit, say where it hung (every stack goes to stderr) and exit."""
-
-    def __init__(self) -> None:
-        self.timer: threading.Timer | None = None
-
-    def arm(self, step: str, seconds: float, fatal: bool = False) -> None:
-        self.disarm()
-        self.timer = threading.Timer(seconds, self._fire, (step, seconds, fatal))
-        self.timer.daemon = True
-        self.timer.start()
-
-    def disarm(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-
-    def _fire(self, step: str, seconds: float, fatal: bool) -> None:
-        faulthandler.dump_traceback(file=sys.stderr)
-        where = _main_thread_position()
-        if fatal:
-            emit("BENCH-RESULT", {"unavailable": f"hung in {step}{where}"})
-        else:
-            emit("BENCH-RESULT", {"error": f"hung: no result after {seconds:.0f} s{where}"})
-        os._exit(0)
-
-
-WATCHDOG = Watchdog()
 
 
 class ServerCounter:
-    """Commands the server processed, read with a client of our own: a contender
-    that answered from process memory would show fewer than one per get."""
+    """Commands the servers processed, summed, read with clients of our own: a
+    contender that answered from process memory would show fewer than one per
+    get. ``reads``: the commands one reading costs (an INFO per server)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, urls: list[str]) -> None:
         import redis
 
-        self.client = redis.Redis.from_url(url)
+        self.clients = [redis.Redis.from_url(url) for url in urls]
+        self.reads = len(self.clients)
 
     def __call__(self) -> int:
-        return int(self.client.info("stats")["total_commands_processed"])
+        return sum(int(c.info("stats")["total_commands_processed"]) for c in self.clients)
 
 
 def contender_environment(backend: Backend) -> dict[str, str]:
@@ -148,15 +77,17 @@ def new_event_loop(kind: str = "asyncio") -> asyncio.AbstractEventLoop:
         loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
     else:
         loop = asyncio.new_event_loop()
-    loop.set_exception_handler(_record_loop_error)
+    loop.set_exception_handler(protocol.record_loop_error)
     return loop
 
 
-def setup_django(backend: Backend, url: str) -> Any:
+def setup_django(cache: dict[str, Any]) -> Any:
+    """Django configured with ``cache`` as its default cache, and that cache;
+    a peer that is not installed fails here, with its own message."""
     from django.conf import settings
 
     settings.configure(
-        CACHES={"default": backend.cache_settings(url)},
+        CACHES={"default": cache},
         USE_TZ=True,
         SECRET_KEY="benchmarks",
         INSTALLED_APPS=[],
@@ -165,8 +96,8 @@ def setup_django(backend: Backend, url: str) -> Any:
     import django
 
     django.setup()
-    module, _, cls = backend.path.rpartition(".")
-    __import__(module)  # a missing peer fails here, with its own message
+    module, _, cls = cache["BACKEND"].rpartition(".")
+    __import__(module)
     getattr(sys.modules[module], cls)
     from django.core.cache import caches
 
@@ -183,11 +114,13 @@ class Contender:
         self.concurrency = params.get("concurrency", 100)
         self.loop = new_event_loop(backend.loop)
         asyncio.set_event_loop(self.loop)
-        self.count = ServerCounter(url)
+        self.count = ServerCounter([url])
         self.raw_async = None
         self.proxy: w.Target | None = None  # calls through django.core.cache.cache
         if backend.kind == "django":
-            self.target = w.django_target(setup_django(backend, url), backend.has_sync)
+            self.target = w.django_target(
+                setup_django(backend.cache_settings(url)), backend.has_sync
+            )
             self.proxy = w.proxy_target()
         elif backend.kind == "ceiling":
             self.target = w.ceiling_target(compiled=backend.name == "ceiling-compiled")
@@ -196,8 +129,12 @@ class Contender:
 
             self.target = w.raw_sync_target(redis.Redis.from_url(url))
             self.loop.run_until_complete(self._raw_async())
-        self.keys = [w.key_for(i) for i in range(w.MANY)]
-        self.mapping = {f"m{i}": w.value_for(i) for i in range(w.MANY)}
+        keys = [w.key_for(i) for i in range(w.MANY)]
+        mapping = {f"m{i}": w.value_for(i) for i in range(w.MANY)}
+        run = self.loop.run_until_complete
+        self.jobs = w.jobs(
+            self.target, self.budgets, run, self.concurrency, keys, mapping, self.proxy
+        )
 
     async def _raw_async(self) -> None:
         import redis.asyncio
@@ -219,76 +156,32 @@ class Contender:
             return "n/a (not a Django cache)"
         return None
 
-    def workload(self, name: str) -> tuple[Callable[[], dict], float]:
-        """A callable giving the result, and its time budget."""
-        t, b, one, keys, mapping = self.target, self.budgets, w.key_for(3), self.keys, self.mapping
-        run = self.loop.run_until_complete
-        proxy, tasks = self.proxy, self.concurrency
-        jobs: dict[str, Callable[[], dict]] = {
-            "get": lambda: w.sequential(lambda: t.get(one), b["get"]),
-            "get_many": lambda: w.sequential(lambda: t.get_many(keys), b["get_many"]),
-            "set_many": lambda: w.sequential(lambda: t.set_many(mapping), b["set_many"]),
-            "aget": lambda: run(w.asequential(lambda: t.aget(one), b["aget"])),
-            "concurrent": lambda: run(w.concurrent_mixed(t, tasks, b["concurrent"])),
-            "concurrent_proxy": lambda: run(
-                w.concurrent_mixed(proxy, tasks, b["concurrent_proxy"])
-            ),
-            "aget_many": lambda: run(w.asequential(lambda: t.aget_many(keys), b["aget_many"])),
-            "aset_many": lambda: run(w.asequential(lambda: t.aset_many(mapping), b["aset_many"])),
-        }
-        budget = b[name]
-        return jobs[name], budget.warmup + budget.duration
-
     def run(self, name: str) -> dict:
-        if (reason := self.skip_reason(name)) is not None:
-            return {"skipped": reason}
-        fn, limit = self.workload(name)
-        WATCHDOG.arm(name, limit + HANG_LIMIT)
-        try:
-            before = self.count()
-            result = fn()
-            after = self.count()
-            if result.get("total_ops"):  # minus one: the INFO that took ``before``
-                result["server_commands_per_op"] = round(
-                    (after - before - 1) / result["total_ops"], 3
-                )
-            return result
-        except Exception as exc:
-            traceback.print_exc(file=sys.stderr)
-            return {"error": _reason(exc)}
-        finally:
-            WATCHDOG.disarm()
+        if (why := self.skip_reason(name)) is not None:
+            return {"skipped": why}
+        limit = self.budgets[name].limit
+        return protocol.measured(name, self.jobs[name], limit, self.count, self.count.reads)
 
 
 def serve(backend: Backend, url: str, params: dict) -> None:
-    WATCHDOG.arm("setup", HANG_LIMIT, fatal=True)
-    try:
+    def setup() -> tuple[Contender, dict]:
         contender = Contender(backend, url, params)
         contender.populate()
-    except Exception as exc:
-        traceback.print_exc(file=sys.stderr)
-        emit("BENCH-RESULT", {"unavailable": _reason(exc)})
-        return
-    finally:
-        WATCHDOG.disarm()
-    emit("BENCH-READY", {"pid": os.getpid(), "core": imported_core()})
-    for line in sys.stdin:
-        name = line.strip()
-        if name == "exit" or not name:
-            break
-        emit("BENCH-RESULT", contender.run(name))
+        return contender, {"pid": os.getpid(), "core": imported_core()}
+
+    protocol.serve(setup)
 
 
 def burst(backend: Backend, url: str, params: dict) -> None:
     WATCHDOG.arm("burst setup", HANG_LIMIT, fatal=True)
     try:
         if backend.kind == "django":
-            target = w.django_target(setup_django(backend, url), has_sync=False)
+            target = w.django_target(setup_django(backend.cache_settings(url)), has_sync=False)
         else:
             target = w.Target()
     except Exception as exc:
         traceback.print_exc(file=sys.stderr)
-        emit("BENCH-RESULT", {"unavailable": _reason(exc)})
+        emit(RESULT, {"unavailable": reason(exc)})
         return
 
     async def main() -> dict:
@@ -299,13 +192,13 @@ def burst(backend: Backend, url: str, params: dict) -> None:
             client = redis.asyncio.Redis.from_url(url)
             w.raw_async_target(client, target)
         await w.apopulate(target)
-        emit("BENCH-EVENT", "ready")
+        emit(EVENT, "ready")
         WATCHDOG.arm("burst", params["seconds"] + HANG_LIMIT, fatal=True)
         try:
             return await w.burst(target, params["tasks"], params["ops_per_task"], params["seconds"])
         finally:
             WATCHDOG.disarm()
-            emit("BENCH-EVENT", "done")
+            emit(EVENT, "done")
             if client is not None:
                 await client.aclose()
 
@@ -317,8 +210,8 @@ def burst(backend: Backend, url: str, params: dict) -> None:
             loop.close()
     except Exception as exc:
         traceback.print_exc(file=sys.stderr)
-        result = {"unavailable": _reason(exc)}
-    emit("BENCH-RESULT", result)
+        result = {"unavailable": reason(exc)}
+    emit(RESULT, result)
 
 
 def main() -> None:

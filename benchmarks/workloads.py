@@ -53,14 +53,16 @@ class Target:
     aset_many: Callable[[dict[str, Any]], Awaitable[Any]] | None = None
 
 
-def django_target(cache: Any, has_sync: bool) -> Target:
-    target = Target(
-        aget=cache.aget, aset=cache.aset, aget_many=cache.aget_many, aset_many=cache.aset_many
-    )
-    if has_sync:
-        target.get, target.set = cache.get, cache.set
-        target.get_many, target.set_many = cache.get_many, cache.set_many
-    return target
+SYNC_METHODS = ("get", "set", "get_many", "set_many")
+ASYNC_METHODS = ("aget", "aset", "aget_many", "aset_many")
+
+
+def django_target(cache: Any, has_sync: bool = True) -> Target:
+    """A Django cache's bound methods; one the backend lacks (a sync-only
+    cluster backend's a* methods) stays None, as do the sync ones of an
+    async-only backend (``has_sync`` False)."""
+    names = (*SYNC_METHODS, *ASYNC_METHODS) if has_sync else ASYNC_METHODS
+    return Target(**{name: getattr(cache, name, None) for name in names})
 
 
 def proxy_target() -> Target:
@@ -82,9 +84,12 @@ def proxy_target() -> Target:
 RAW_PREFIX = "dar-bench-raw:"
 
 
-def raw_sync_target(client: Any) -> Target:
+def raw_sync_target(client: Any, p: str = RAW_PREFIX, mget: str = "mget") -> Target:
+    """redis-py's client doing a cache's work: pickle, ``SET ... EX``, one
+    ``mget`` (``mget_nonatomic`` on a cluster: the keys span slots), a
+    non-transactional pipeline for set_many."""
     dumps, loads, proto = pickle.dumps, pickle.loads, pickle.HIGHEST_PROTOCOL
-    p = RAW_PREFIX
+    many = getattr(client, mget)
 
     def get(key: str) -> Any:
         raw = client.get(p + key)
@@ -94,7 +99,7 @@ def raw_sync_target(client: Any) -> Target:
         return client.set(p + key, dumps(value, proto), ex=300)
 
     def get_many(keys: list[str]) -> dict:
-        raws = client.mget([p + k for k in keys])
+        raws = many([p + k for k in keys])
         return {k: loads(r) for k, r in zip(keys, raws, strict=True) if r is not None}
 
     def set_many(mapping: dict[str, Any]) -> Any:
@@ -106,9 +111,12 @@ def raw_sync_target(client: Any) -> Target:
     return Target(get=get, set=set_, get_many=get_many, set_many=set_many)
 
 
-def raw_async_target(client: Any, target: Target) -> Target:
+def raw_async_target(
+    client: Any, target: Target, p: str = RAW_PREFIX, mget: str = "mget"
+) -> Target:
+    """``raw_sync_target``'s calls on redis.asyncio's client, awaited."""
     dumps, loads, proto = pickle.dumps, pickle.loads, pickle.HIGHEST_PROTOCOL
-    p = RAW_PREFIX
+    many = getattr(client, mget)
 
     async def aget(key: str) -> Any:
         raw = await client.get(p + key)
@@ -118,7 +126,7 @@ def raw_async_target(client: Any, target: Target) -> Target:
         return await client.set(p + key, dumps(value, proto), ex=300)
 
     async def aget_many(keys: list[str]) -> dict:
-        raws = await client.mget([p + k for k in keys])
+        raws = await many([p + k for k in keys])
         return {k: loads(r) for k, r in zip(keys, raws, strict=True) if r is not None}
 
     async def aset_many(mapping: dict[str, Any]) -> Any:
@@ -214,12 +222,29 @@ class Budget:
     duration: float
     max_ops: int
 
+    @property
+    def limit(self) -> float:
+        """How long a workload of this budget may take, before the watchdog's slack."""
+        return self.warmup + self.duration
+
 
 def _check_value(result: Any, i: int) -> None:
     if not isinstance(result, dict) or result.get("id") != i:
         raise AssertionError(f"key {key_for(i)} read back {str(result)[:80]!r}")
 
 
+def _per_call(elapsed: float, ops: int, warm: int) -> dict:
+    return {
+        "us_per_op": elapsed / ops * 1e6,
+        "ops": ops,
+        "seconds": elapsed,
+        "total_ops": warm + ops,
+    }
+
+
+# sequential and asequential are twins on purpose: the timed loop calls (or
+# awaits) ``fn`` directly, as a caller would; a loop shared through a helper
+# would be timed along with the contender.
 def sequential(fn: Callable[[], Any], budget: Budget) -> dict:
     """Mean microseconds per call of ``fn``, called back to back."""
     batch = 10
@@ -237,16 +262,11 @@ def sequential(fn: Callable[[], Any], budget: Budget) -> dict:
         ops += batch
         if time.perf_counter() >= deadline:
             break
-    elapsed = time.perf_counter() - t0
-    return {
-        "us_per_op": elapsed / ops * 1e6,
-        "ops": ops,
-        "seconds": elapsed,
-        "total_ops": warm + ops,
-    }
+    return _per_call(time.perf_counter() - t0, ops, warm)
 
 
 async def asequential(fn: Callable[[], Awaitable[Any]], budget: Budget) -> dict:
+    """Mean microseconds per call of ``fn``, awaited back to back."""
     batch = 10
     end = time.perf_counter() + budget.warmup
     warm = 0
@@ -262,13 +282,7 @@ async def asequential(fn: Callable[[], Awaitable[Any]], budget: Budget) -> dict:
         ops += batch
         if time.perf_counter() >= deadline:
             break
-    elapsed = time.perf_counter() - t0
-    return {
-        "us_per_op": elapsed / ops * 1e6,
-        "ops": ops,
-        "seconds": elapsed,
-        "total_ops": warm + ops,
-    }
+    return _per_call(time.perf_counter() - t0, ops, warm)
 
 
 async def _mixed_op(
@@ -291,7 +305,9 @@ async def _mixed_op(
         raise
 
 
-async def concurrent_mixed(target: Target, tasks: int, budget: Budget, write_ratio=0.1) -> dict:
+async def concurrent_mixed(
+    target: Target, tasks: int, budget: Budget, write_ratio: float = 0.1
+) -> dict:
     """``tasks`` asyncio tasks, each looping 90% aget / 10% aset over N_KEYS keys.
 
     Counts completed operations inside the measured window only; every read is
@@ -382,3 +398,31 @@ async def apopulate(target: Target) -> None:
     got = await target.aget_many([key_for(i) for i in range(MANY)])
     if len(got) != MANY:
         raise AssertionError(f"aget_many returned {len(got)} of {MANY} keys")
+
+
+def jobs(
+    t: Target,
+    budgets: dict[str, Budget],
+    run: Callable[[Awaitable[dict]], dict],
+    tasks: int,
+    keys: list[str],
+    mapping: dict[str, Any] | None = None,
+    proxy: Target | None = None,
+) -> dict[str, Callable[[], dict]]:
+    """Every workload on ``t``, by name, each a callable giving its result:
+    ``run`` runs a coroutine on the worker's one loop, ``keys`` are read by the
+    get_many pair, ``mapping`` written by the set_many pair, ``proxy`` is the
+    target of ``concurrent_proxy``. The worker says which of them apply."""
+    one = key_for(3)
+    return {
+        "get": lambda: sequential(lambda: t.get(one), budgets["get"]),
+        "get_many": lambda: sequential(lambda: t.get_many(keys), budgets["get_many"]),
+        "set_many": lambda: sequential(lambda: t.set_many(mapping), budgets["set_many"]),
+        "aget": lambda: run(asequential(lambda: t.aget(one), budgets["aget"])),
+        "concurrent": lambda: run(concurrent_mixed(t, tasks, budgets["concurrent"])),
+        "concurrent_proxy": lambda: run(
+            concurrent_mixed(proxy, tasks, budgets["concurrent_proxy"])
+        ),
+        "aget_many": lambda: run(asequential(lambda: t.aget_many(keys), budgets["aget_many"])),
+        "aset_many": lambda: run(asequential(lambda: t.aset_many(mapping), budgets["aset_many"])),
+    }
