@@ -204,7 +204,15 @@ CHECKS = ["lint", "types", "package", "docs", "demo"]
 INSTALL_RECIPE_VERSION = "4"  # 4: from the lock files, then the checkout with --no-deps
 STAMP_NAME = ".django-async-redis-requirements"
 # What ruff checks (scripts/test and scripts/demo are Python without the .py).
-LINTED = ["src", "tests", "noxfile.py", "examples/demo", "scripts/test", "scripts/demo"]
+LINTED = [
+    "src",
+    "tests",
+    "benchmarks",
+    "noxfile.py",
+    "examples/demo",
+    "scripts/test",
+    "scripts/demo",
+]
 # ---------------------------------------------------------------- pinned installs
 #
 # Every session installs a lock file from requirements/, made by `nox -s lock`

@@ -40,7 +40,7 @@ from benchmarks import loadgen, report, runner
 from benchmarks import server as servers
 from benchmarks.backends import Backend
 from benchmarks.connections import ConnectionCounter
-from benchmarks.http_plan import LABELS, SYNC_PATHS, Config, HttpPlan, contenders
+from benchmarks.http_plan import LABELS, SYNC_PATHS, Config, HttpPlan, contenders, serving
 from benchmarks.procs import REPO
 
 JSON_PATH = report.RESULTS / "http-latest.json"
@@ -89,7 +89,7 @@ class Site:
         env = {
             **backend.environ(),
             "BENCH_CACHE": json.dumps(settings),
-            "BENCH_OURS": "1" if backend.base == "ours" else "0",
+            "BENCH_OURS": "1" if backend.base.startswith("ours") else "0",
         }
         self.errors = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed in stop())
         self.proc = subprocess.Popen(
@@ -229,7 +229,7 @@ def run(plan: HttpPlan) -> dict:
         for rnd in range(plan.rounds):
             t0 = time.monotonic()
             for config in plan.configs:
-                for backend in runner.rotated(backends, rnd):
+                for backend in runner.rotated(serving(backends, config), rnd):
                     for (view, conns), result in run_site(config, backend, server, plan).items():
                         data["cells"].append(
                             {

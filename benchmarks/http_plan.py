@@ -30,8 +30,19 @@ CACHEX = Backend(
     micro=False,
     burst=False,
 )
+# Ours again with the sync path's shared connections (SYNC_CONNECTIONS, off by
+# default): threads of a gthread worker queue their round trips on 2 lanes.
+# Only the WSGI rows run it: the async path never takes the sync pool.
+OURS_SHARED = replace(
+    BY_NAME["ours"],
+    name="ours-shared",
+    label="django-async-redis, SYNC_CONNECTIONS=2",
+    options={**BY_NAME["ours"].options, "SYNC_CONNECTIONS": 2},
+)
+WSGI_ONLY = {OURS_SHARED.name}
 CONTENDERS: list[Backend] = [
     BY_NAME["ours"],
+    OURS_SHARED,
     BY_NAME["vcache"],
     BY_NAME["django-valkey"],
     CACHEX,
@@ -128,6 +139,11 @@ class HttpPlan:
 
 def contenders(plan: HttpPlan) -> list[Backend]:
     return [b for b in CONTENDERS if not plan.only or b.name in plan.only]
+
+
+def serving(backends: list[Backend], config: Config) -> list[Backend]:
+    """The contenders that run under ``config`` (the WSGI-only ones on WSGI servers only)."""
+    return [b for b in backends if config.wsgi or b.name not in WSGI_ONLY]
 
 
 def with_only(plan: HttpPlan, names: set[str], servers_: set[str] | None) -> HttpPlan:
