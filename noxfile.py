@@ -6,7 +6,7 @@
 
 `scripts/test` is the one command that runs all of it, as CI does: it sets up
 the machine (Debian packages, the Pythons, nox itself), installs every
-session's venv one after another, then runs the sessions two at a time with a
+session's venv one after another, then runs the sessions three at a time with a
 hang timeout, and ends with the `N passed, M failed` line. Run nox directly
 for one session at a time.
 
@@ -177,10 +177,11 @@ class Requirements:
 #   instrumented, with CLIENT_CACHE on): they change with the server and the
 #   core, which those two legs span. One leg per Django version adds the apps
 #   (see Leg.apps), spanning the three Pythons and both servers.
-# - Eight legs, two at a time on two cores, under CI's 30 minutes. The order
-#   is the run order: the two longest legs (the topology ones) first, side by
-#   side, then the rest, so no long leg starts last; legs of one Django version
-#   are kept apart, so the two running together mostly differ in Django.
+# - Eight legs, three at a time on two cores (scripts/test's DEFAULT_JOBS),
+#   under CI's 30 minutes. The order is the run order: the two longest legs
+#   (the topology ones) first, side by side, then the rest, so no long leg
+#   starts last; legs of one Django version are kept apart, so the legs running
+#   together mostly differ in Django.
 MATRIX = [
     Leg("3.11", "5.2", "redis", topologies=True),
     Leg("3.12", "6.1", "valkey", topologies=True, core="pure"),
